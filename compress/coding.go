@@ -1,0 +1,216 @@
+// Package compress keeps the precompressed picture of a site: it scans a root,
+// hashes each file, encodes the compressible ones with brotli, zstd and gzip,
+// and publishes immutable snapshots that a server can read without locks.
+// It knows nothing of HTTP.
+package compress
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// MaxZstdWindow is the largest zstd window brisk ever uses or accepts.
+// RFC 9659 §3 forbids HTTP zstd that needs more than 8 MB of window, so that
+// browsers can bound their decoder memory.
+const MaxZstdWindow = 8 << 20
+
+// Level chooses between the densest output (for production, where a variant
+// is encoded once and served many times) and fast output (for a local
+// rebuild loop, where waiting seconds for brotli 11 defeats the purpose).
+type Level int
+
+const (
+	Best Level = iota
+	Fast
+)
+
+// Coding is one content coding brisk can produce. Its Name doubles as the
+// token clients use to ask for it; Suffix names its sidecar files.
+type Coding struct {
+	Name   string
+	Suffix string
+	// cost ranks codings by encode time so that the cheap ones are
+	// scheduled first and clients get some compression within moments.
+	cost   int
+	encode func(src []byte) ([]byte, error)
+	decode func(enc []byte, limit int64) ([]byte, error)
+}
+
+// Encode returns src encoded with c.
+func (c *Coding) Encode(src []byte) ([]byte, error) {
+	out, err := c.encode(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s encode: %w", c.Name, err)
+	}
+	return out, nil
+}
+
+// Decode reverses Encode. It refuses output longer than limit bytes so that a
+// hostile or corrupt input cannot exhaust memory.
+func (c *Coding) Decode(enc []byte, limit int64) ([]byte, error) {
+	out, err := c.decode(enc, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%s decode: %w", c.Name, err)
+	}
+	return out, nil
+}
+
+// ErrTooLarge reports a decoded stream longer than the caller allowed.
+var ErrTooLarge = errors.New("decoded data exceeds limit")
+
+// readAllLimit reads r to the end, failing once more than limit bytes arrive.
+func readAllLimit(r io.Reader, limit int64) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(out)) > limit {
+		return nil, ErrTooLarge
+	}
+	return out, nil
+}
+
+// NewCodings parses a comma-separated list such as "br,zstd,gzip" into
+// codings at the given level. Order is kept; duplicates and unknown names
+// are errors, so that a typo in a flag is reported instead of ignored.
+func NewCodings(list string, level Level) ([]*Coding, error) {
+	var out []*Coding
+	seen := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" {
+			continue
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("encoding %q listed twice", name)
+		}
+		seen[name] = true
+		var c *Coding
+		switch name {
+		case "br":
+			c = brotliCoding(level)
+		case "zstd":
+			c = zstdCoding(level)
+		case "gzip":
+			c = gzipCoding(level)
+		default:
+			return nil, fmt.Errorf("unknown encoding %q (want br, zstd or gzip)", name)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func brotliCoding(level Level) *Coding {
+	// Quality 11 with a 16 MiB window gives the same stream as
+	// `brotli -q 11 -w 24`; every browser decodes windows up to 16 MiB.
+	opts := brotli.WriterOptions{Quality: 11, LGWin: 24}
+	if level == Fast {
+		opts = brotli.WriterOptions{Quality: 5, LGWin: 22}
+	}
+	pool := sync.Pool{New: func() any { return brotli.NewWriterOptions(nil, opts) }}
+	return &Coding{
+		Name:   "br",
+		Suffix: ".br",
+		cost:   3,
+		encode: func(src []byte) ([]byte, error) {
+			var buf bytes.Buffer
+			buf.Grow(len(src) / 3)
+			w := pool.Get().(*brotli.Writer)
+			defer pool.Put(w)
+			w.Reset(&buf)
+			if _, err := w.Write(src); err != nil {
+				return nil, err
+			}
+			if err := w.Close(); err != nil {
+				return nil, err
+			}
+			return buf.Bytes(), nil
+		},
+		decode: func(enc []byte, limit int64) ([]byte, error) {
+			return readAllLimit(brotli.NewReader(bytes.NewReader(enc)), limit)
+		},
+	}
+}
+
+func zstdCoding(level Level) *Coding {
+	encLevel := zstd.SpeedBestCompression
+	if level == Fast {
+		encLevel = zstd.SpeedDefault
+	}
+	// Encoders are safe for concurrent EncodeAll calls and expensive to
+	// build, so one is made on first use and shared.
+	encoder := sync.OnceValues(func() (*zstd.Encoder, error) {
+		return zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(encLevel),
+			zstd.WithWindowSize(MaxZstdWindow))
+	})
+	return &Coding{
+		Name:   "zstd",
+		Suffix: ".zst",
+		cost:   2,
+		encode: func(src []byte) ([]byte, error) {
+			enc, err := encoder()
+			if err != nil {
+				return nil, err
+			}
+			return enc.EncodeAll(src, make([]byte, 0, len(src)/3)), nil
+		},
+		decode: func(enc []byte, limit int64) ([]byte, error) {
+			// The decoder enforces the same 8 MB window a browser would.
+			d, err := zstd.NewReader(bytes.NewReader(enc),
+				zstd.WithDecoderConcurrency(1),
+				zstd.WithDecoderMaxWindow(MaxZstdWindow))
+			if err != nil {
+				return nil, err
+			}
+			defer d.Close()
+			return readAllLimit(d, limit)
+		},
+	}
+}
+
+func gzipCoding(level Level) *Coding {
+	gzLevel := gzip.BestCompression
+	if level == Fast {
+		gzLevel = 5
+	}
+	pool := sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzLevel) // level is a valid constant
+		return w
+	}}
+	return &Coding{
+		Name:   "gzip",
+		Suffix: ".gz",
+		cost:   1,
+		encode: func(src []byte) ([]byte, error) {
+			var buf bytes.Buffer
+			buf.Grow(len(src) / 3)
+			w := pool.Get().(*gzip.Writer)
+			defer pool.Put(w)
+			w.Reset(&buf)
+			if _, err := w.Write(src); err != nil {
+				return nil, err
+			}
+			if err := w.Close(); err != nil {
+				return nil, err
+			}
+			return buf.Bytes(), nil
+		},
+		decode: func(enc []byte, limit int64) ([]byte, error) {
+			r, err := gzip.NewReader(bytes.NewReader(enc))
+			if err != nil {
+				return nil, err
+			}
+			return readAllLimit(r, limit)
+		},
+	}
+}
