@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// etagMatch reports whether the entity-tag list in header names etag (a
+// quoted strong tag). Weak comparison ignores a "W/" prefix, as If-None-Match
+// requires; strong comparison, for If-Match and If-Range, never matches a
+// weak tag (RFC 9110 §8.8.3.2). "*" matches any current representation.
+// Parsing stops at the first malformed element.
+func etagMatch(header, etag string, weak bool) bool {
+	for {
+		header = strings.TrimLeft(header, " \t,")
+		if header == "" {
+			return false
+		}
+		if header[0] == '*' {
+			return true
+		}
+		isWeak := strings.HasPrefix(header, "W/")
+		if isWeak {
+			header = header[2:]
+		}
+		if header == "" || header[0] != '"' {
+			return false
+		}
+		end := strings.IndexByte(header[1:], '"')
+		if end < 0 {
+			return false
+		}
+		tag := header[:end+2]
+		header = header[end+2:]
+		if tag == etag && (weak || !isWeak) {
+			return true
+		}
+	}
+}
+
+// notModifiedSince reports whether a resource last changed at mod is
+// unchanged since the HTTP date in header. ok is false when the date does
+// not parse, in which case the condition is ignored (RFC 9110 §13.1.3).
+func notModifiedSince(header string, mod time.Time) (unchanged, ok bool) {
+	t, err := http.ParseTime(header)
+	if err != nil {
+		return false, false
+	}
+	return !mod.Truncate(time.Second).After(t), true
+}
+
+// precondition evaluates the conditional headers of a GET or HEAD against
+// the selected representation, in the order of RFC 9110 §13.2.2. It returns
+// 0 to go on, 304 Not Modified or 412 Precondition Failed.
+func precondition(h http.Header, etag string, mod time.Time) int {
+	if v := h.Get("If-Match"); v != "" {
+		if !etagMatch(v, etag, false) {
+			return http.StatusPreconditionFailed
+		}
+	} else if v := h.Get("If-Unmodified-Since"); v != "" {
+		if unchanged, ok := notModifiedSince(v, mod); ok && !unchanged {
+			return http.StatusPreconditionFailed
+		}
+	}
+	if v := h.Get("If-None-Match"); v != "" {
+		if etagMatch(v, etag, true) {
+			return http.StatusNotModified
+		}
+	} else if v := h.Get("If-Modified-Since"); v != "" {
+		if unchanged, ok := notModifiedSince(v, mod); ok && unchanged {
+			return http.StatusNotModified
+		}
+	}
+	return 0
+}
+
+// rangeApplies evaluates If-Range (RFC 9110 §13.1.5): a Range is honoured
+// only if the validator still names the selected representation; an entity
+// tag must match strongly, a date must equal Last-Modified exactly.
+func rangeApplies(h http.Header, etag string, mod time.Time) bool {
+	v := h.Get("If-Range")
+	if v == "" {
+		return true
+	}
+	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/") {
+		return etagMatch(v, etag, false)
+	}
+	t, err := http.ParseTime(v)
+	return err == nil && t.Equal(mod.Truncate(time.Second))
+}

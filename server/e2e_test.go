@@ -1,0 +1,176 @@
+package server
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/brisk-server/brisk/compress"
+)
+
+// startServer runs a Server on a real loopback listener, as brisk does.
+func startServer(t *testing.T, src Source) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Config{Source: src})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// rawGet sends target byte for byte, so that no client library cleans or
+// re-encodes the path on the way.
+func rawGet(t *testing.T, addr, target string) (status int, body string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", target)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", target, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestTraversalNeverLeaves(t *testing.T) {
+	const secret = "TOP-SECRET-OUTSIDE-THE-ROOT"
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	for name, data := range map[string]string{
+		"secret.txt":             secret,
+		"root/index.html":        "<h1>home</h1>",
+		"root/pkg/app.js":        "console.log(1)",
+		"root/.env":              secret,
+		"root/.git/config":       secret,
+		"root/pkg/.hidden.js":    secret,
+		"root/pkg/sub/.DS_Store": secret,
+	} {
+		p := filepath.Join(base, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(base, "secret.txt"), filepath.Join(root, "leak.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(base, filepath.Join(root, "up")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	store, err := compress.Open(r.FS(), compress.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, store)
+
+	for _, target := range []string{
+		"/../secret.txt", "/pkg/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt",
+		"/%2e%2e%2fsecret.txt", "/..%2fsecret.txt", "/pkg%2f..%2f..%2fsecret.txt",
+		"/%252e%252e/secret.txt", "/%252e%252e%252fsecret.txt", "/..%5csecret.txt",
+		"/%5c..%5csecret.txt", "/..\\secret.txt", "/%c0%ae%c0%ae/secret.txt",
+		"/%00", "/index.html%00", "/index.html%00.js", "/.env", "/%2eenv", "/.git/config",
+		"/.git/", "/pkg/.hidden.js", "/pkg/sub/.DS_Store", "/leak.txt", "/up/secret.txt",
+		"//secret.txt", "/./index.html", "/pkg/./app.js", "/%2e/index.html",
+		"http://evil/../secret.txt", "*",
+	} {
+		status, body := rawGet(t, addr, target)
+		if status != http.StatusBadRequest && status != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 400 or 404", target, status)
+		}
+		if strings.Contains(body, secret) {
+			t.Errorf("GET %s: leaked a file outside the root or a dotfile", target)
+		}
+	}
+	if status, body := rawGet(t, addr, "/"); status != 200 || body != "<h1>home</h1>" {
+		t.Errorf("GET /: %d %q", status, body)
+	}
+}
+
+// Over a real connection: responses are framed by Content-Length (never
+// chunked, so browsers show progress), HEAD sends headers only, and a
+// revalidation with the ETag gets a 304.
+func TestEndToEndFraming(t *testing.T) {
+	_, store := newTestServer(t)
+	base := "http://" + startServer(t, store)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+	get := func(method, path string, header ...string) (*http.Response, []byte) {
+		req, err := http.NewRequest(method, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+
+	a, _ := store.Snapshot().Lookup("pkg/app_bg.wasm")
+	for _, enc := range []string{"br", "zstd", "gzip", "identity"} {
+		resp, b := get("GET", "/pkg/app_bg.wasm", "Accept-Encoding", enc)
+		if len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(b)) {
+			t.Errorf("%s: Transfer-Encoding %v, Content-Length %d for %d bytes", enc, resp.TransferEncoding, resp.ContentLength, len(b))
+		}
+		if enc == "gzip" {
+			zr, err := gzip.NewReader(strings.NewReader(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := io.ReadAll(zr)
+			if err != nil || string(plain) != string(a.Identity.Data) {
+				t.Errorf("gzip body does not decode to the file: %v", err)
+			}
+		}
+	}
+
+	head, b := get("HEAD", "/pkg/app_bg.wasm", "Accept-Encoding", "br")
+	if len(b) != 0 || head.ContentLength <= 0 || head.Header.Get("Content-Encoding") != "br" {
+		t.Errorf("HEAD: %d body bytes, Content-Length %d, Content-Encoding %q", len(b), head.ContentLength, head.Header.Get("Content-Encoding"))
+	}
+
+	first, _ := get("GET", "/pkg/app_bg.wasm", "Accept-Encoding", "br")
+	again, b := get("GET", "/pkg/app_bg.wasm", "Accept-Encoding", "br", "If-None-Match", first.Header.Get("Etag"))
+	if again.StatusCode != http.StatusNotModified || len(b) != 0 {
+		t.Errorf("revalidation: status %d with %d bytes, want 304 and none", again.StatusCode, len(b))
+	}
+}

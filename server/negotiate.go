@@ -1,0 +1,156 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/brisk-server/brisk/compress"
+)
+
+// Ranks compare representations. A q-value of 0.001..1 maps to 2..2000, so
+// that rank 1 can stand for "identity, not named by the client": acceptable,
+// yet below every coding the client listed with q > 0 (RFC 9110 §12.5.3).
+const (
+	rankRefused          = 0
+	rankImplicitIdentity = 1
+)
+
+// weight is what one Accept-Encoding header says of one coding.
+type weight struct {
+	named   bool // an element names the coding itself
+	rank    int  // 2*q*1000 when named
+	starred bool // a "*" element is present
+	star    int  // the rank of "*"
+}
+
+// weigh scans every Accept-Encoding line for coding without allocating.
+// If a coding is named more than once, a refusal (q=0) anywhere wins:
+// brisk must never send what the client refused.
+func weigh(lines []string, coding string) weight {
+	var w weight
+	for _, line := range lines {
+		for line != "" {
+			var elem string
+			elem, line, _ = strings.Cut(line, ",")
+			token, params, _ := strings.Cut(elem, ";")
+			token = strings.TrimSpace(token)
+			if token == "" {
+				continue
+			}
+			rank := parseQ(params)
+			switch {
+			case token == "*":
+				w.star = merge(w.starred, w.star, rank)
+				w.starred = true
+			case sameCoding(token, coding):
+				w.rank = merge(w.named, w.rank, rank)
+				w.named = true
+			}
+		}
+	}
+	return w
+}
+
+// merge combines repeated mentions: refusal wins, otherwise the highest.
+func merge(seen bool, old, rank int) int {
+	switch {
+	case !seen:
+		return rank
+	case old == rankRefused || rank == rankRefused:
+		return rankRefused
+	default:
+		return max(old, rank)
+	}
+}
+
+// sameCoding compares coding tokens case-insensitively; "x-gzip" is an
+// alias of "gzip" (RFC 9110 §8.4.1.3).
+func sameCoding(token, coding string) bool {
+	if strings.EqualFold(token, coding) {
+		return true
+	}
+	return coding == "gzip" && strings.EqualFold(token, "x-gzip")
+}
+
+// parseQ finds the q parameter in ";"-separated params and returns its rank.
+// A missing q means 1. A malformed one (RFC 9110 §12.4.2 allows "0", "0.ddd",
+// "1", "1.000"), such as "q=0.0000" or "q=-0", counts as a refusal, and so
+// does a zero among repeated q parameters: whatever the client may have
+// meant, brisk must not send something it might have refused.
+func parseQ(params string) (rank int) {
+	rank = 2000
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		name, value, _ := strings.Cut(p, "=")
+		name = strings.TrimSpace(name)
+		if name != "q" && name != "Q" {
+			continue
+		}
+		q, ok := parseQValue(strings.TrimSpace(value))
+		if !ok {
+			return rankRefused
+		}
+		rank = min(rank, 2*q)
+	}
+	return rank
+}
+
+// parseQValue parses a qvalue into thousandths.
+func parseQValue(s string) (int, bool) {
+	if s == "" || (s[0] != '0' && s[0] != '1') {
+		return 0, false
+	}
+	q := int(s[0]-'0') * 1000
+	if len(s) == 1 {
+		return q, true
+	}
+	if s[1] != '.' || len(s) > 5 {
+		return 0, false
+	}
+	scale := 100
+	for _, c := range []byte(s[2:]) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		q += int(c-'0') * scale
+		scale /= 10
+	}
+	if q > 1000 {
+		return 0, false
+	}
+	return q, true
+}
+
+// negotiate picks the representation to send for the Accept-Encoding lines
+// given (nil when the request has none), from identity and its encoded
+// variants, smallest first. Among acceptable representations the highest
+// rank wins and ties go to the smallest; ok is false when nothing is
+// acceptable, which the caller answers with 406.
+func negotiate(lines []string, identity *compress.Representation, variants []compress.Representation) (rep *compress.Representation, ok bool) {
+	if lines == nil {
+		return identity, true
+	}
+	best, bestRank := (*compress.Representation)(nil), rankRefused
+	for i := range variants { // smallest first: a later one must beat, not tie
+		w := weigh(lines, variants[i].Coding)
+		rank := w.rank
+		if !w.named {
+			rank = w.star // 0 when there is no "*"
+		}
+		if rank > bestRank {
+			best, bestRank = &variants[i], rank
+		}
+	}
+	w := weigh(lines, "identity")
+	rank := w.rank
+	if !w.named {
+		rank = rankImplicitIdentity
+		if w.starred {
+			rank = w.star
+		}
+	}
+	if rank > bestRank {
+		best, bestRank = identity, rank
+	}
+	return best, bestRank > rankRefused
+}

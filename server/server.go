@@ -1,0 +1,249 @@
+// Package server turns snapshots of precompressed files into HTTP on echo:
+// content negotiation, representation headers, conditional and range
+// requests. It never compresses anything itself.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/brisk-server/brisk/compress"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// Source hands out the snapshot to serve; compress.Store is one.
+type Source interface {
+	Snapshot() *compress.Snapshot
+}
+
+// DefaultCacheControl makes browsers revalidate every time. With strong
+// ETags a revalidation is a cheap 304, and a deploy is visible at once.
+const DefaultCacheControl = "no-cache"
+
+// Config wires a Server.
+type Config struct {
+	Source Source
+	Logger *slog.Logger // nil discards
+	// Started stands in for the modification time of files that have
+	// none, such as the embedded demo site.
+	Started      time.Time
+	CacheControl string // "" means DefaultCacheControl
+}
+
+// Server serves the current snapshot of a Source.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	echo *echo.Echo
+	http *http.Server
+}
+
+// Timeouts that keep slow or idle clients from pinning connections. There
+// is no overall write timeout, since a multi-megabyte wasm on a slow link
+// may take minutes; each asset response gets a deadline from its size.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	writeBase         = 30 * time.Second
+	slowestClient     = 16 << 10 // bytes per second a client must sustain
+)
+
+// New builds a Server; it does not listen until Serve.
+func New(cfg Config) *Server {
+	if cfg.CacheControl == "" {
+		cfg.CacheControl = DefaultCacheControl
+	}
+	if cfg.Started.IsZero() {
+		cfg.Started = time.Now()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, echo: echo.New()}
+	s.echo.HideBanner = true
+	s.echo.HidePort = true
+	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic serving request", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	s.echo.Any("/*", s.serveAsset)
+	s.http = &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// ServeHTTP lets tests and embedders use the Server as a plain handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting, waits for in-flight requests until ctx ends,
+// then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.http.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) serveAsset(c echo.Context) error {
+	r := c.Request()
+	name, status := assetName(r.URL.Path)
+	if status != 0 {
+		return echo.NewHTTPError(status).SetInternal(fmt.Errorf("rejected path %q", r.URL.Path))
+	}
+	snap := s.cfg.Source.Snapshot()
+	a, ok := snap.Lookup(name)
+	if !ok {
+		if _, isDir := snap.Lookup(name + "/" + indexFile); isDir && readOnly(r.Method) {
+			return c.Redirect(http.StatusMovedPermanently, withQuery("/"+name+"/", r.URL.RawQuery))
+		}
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	if !readOnly(r.Method) {
+		c.Response().Header().Set("Allow", "GET, HEAD")
+		return echo.NewHTTPError(http.StatusMethodNotAllowed)
+	}
+
+	h := c.Response().Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if a.Compressible {
+		// Even an uncompressed answer depends on Accept-Encoding.
+		h.Set("Vary", "Accept-Encoding")
+	}
+	rep, ok := negotiate(r.Header["Accept-Encoding"], &a.Identity, a.Variants())
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotAcceptable).SetInternal(
+			fmt.Errorf("%s: no acceptable encoding in %q", name, r.Header["Accept-Encoding"]))
+	}
+	etag := `"` + rep.Digest + `"`
+	mod := a.ModTime
+	if mod.IsZero() {
+		mod = s.cfg.Started
+	}
+	h.Set("Content-Type", a.MediaType)
+	h.Set("Etag", etag)
+	h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	h.Set("Cache-Control", s.cfg.CacheControl)
+	h.Set("Accept-Ranges", "bytes")
+	if rep.Coding != "" {
+		h.Set("Content-Encoding", rep.Coding)
+	}
+
+	switch precondition(r.Header, etag, mod) {
+	case http.StatusNotModified:
+		h.Del("Content-Type")
+		h.Del("Content-Encoding")
+		h.Del("Accept-Ranges")
+		c.Response().WriteHeader(http.StatusNotModified)
+		return nil
+	case http.StatusPreconditionFailed:
+		return echo.NewHTTPError(http.StatusPreconditionFailed)
+	}
+
+	body, status := rep.Data, http.StatusOK
+	if rh := r.Header.Get("Range"); rh != "" && r.Method == http.MethodGet && rangeApplies(r.Header, etag, mod) {
+		size := int64(len(body))
+		start, end, res := parseRange(rh, size)
+		switch res {
+		case rangePartial:
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, size))
+			body, status = body[start:end], http.StatusPartialContent
+		case rangeUnsatisfiable:
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			return echo.NewHTTPError(http.StatusRequestedRangeNotSatisfiable)
+		}
+	}
+	// Set by hand: net/http leaves it out when Content-Encoding is set,
+	// and browsers show download progress only with it.
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodHead {
+		c.Response().WriteHeader(status)
+		return nil
+	}
+	deadline := time.Now().Add(writeBase + time.Duration(len(body)/slowestClient)*time.Second)
+	if err := http.NewResponseController(c.Response()).SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.log.Debug("set write deadline", "err", err)
+	}
+	c.Response().WriteHeader(status)
+	if _, err := c.Response().Write(body); err != nil {
+		// The client went away; the status is already sent.
+		s.log.Debug("write body", "path", name, "err", err)
+	}
+	return nil
+}
+
+// readOnly reports the methods a static file answers.
+func readOnly(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead
+}
+
+func withQuery(p, rawQuery string) string {
+	if rawQuery == "" {
+		return p
+	}
+	return p + "?" + rawQuery
+}
+
+// representationHeaders describe a body that an error response does not have.
+var representationHeaders = []string{
+	"Content-Encoding", "Content-Length", "Etag", "Last-Modified", "Cache-Control", "Accept-Ranges",
+}
+
+// handleError answers every error with a short plain-text message naming
+// only the status. The detail, which may mention paths or internals, goes
+// to the log.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+	}
+	r := c.Request()
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", code, "err", err}
+	if code >= 500 {
+		s.log.Error("request failed", attrs...)
+	} else {
+		s.log.Debug("request refused", attrs...)
+	}
+	h := c.Response().Header()
+	for _, k := range representationHeaders {
+		h.Del(k)
+	}
+	body := strconv.Itoa(code) + " " + http.StatusText(code) + "\n"
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	c.Response().WriteHeader(code)
+	if r.Method != http.MethodHead {
+		_, _ = c.Response().Write([]byte(body))
+	}
+}
