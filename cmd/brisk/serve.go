@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/brisk-server/brisk/compress"
+	"github.com/brisk-server/brisk/server"
+	"github.com/brisk-server/brisk/site"
+)
+
+const serveUsage = `Usage: brisk serve [flags] [ROOT]
+
+Serves the files under ROOT (default: the embedded demo app), each in the
+smallest encoding the client accepts. Every flag can also be set with the
+environment variable shown; a flag on the command line wins.
+
+Flags:
+`
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGINT or SIGTERM.
+const shutdownTimeout = 5 * time.Second
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fset.String("addr", ":8080", "`address` to listen on")
+	encodings := fset.String("encodings", "br,zstd,gzip", "comma-separated `list` of encodings to precompress")
+	logFormat := fset.String("log-format", "text", "log `format`: text or json")
+	var logLevel slog.Level
+	fset.TextVar(&logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
+
+	positional, err := parseFlags(fset, args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, serveUsage)
+		printDefaults(stdout, fset)
+		return exitOK
+	}
+	if err != nil {
+		return usageError(stderr, "serve", err)
+	}
+	if len(positional) > 1 {
+		return usageError(stderr, "serve", fmt.Errorf("want at most one ROOT, got %d arguments", len(positional)))
+	}
+	log, err := newLogger(stderr, *logFormat, logLevel)
+	if err != nil {
+		return usageError(stderr, "serve", err)
+	}
+	codings, err := compress.NewCodings(*encodings, compress.Best)
+	if err != nil {
+		return usageError(stderr, "serve", fmt.Errorf("--encodings: %w", err))
+	}
+	fsys, rootName, err := openRoot(positional)
+	if err != nil {
+		return usageError(stderr, "serve", err)
+	}
+
+	started := time.Now()
+	store, err := compress.Open(fsys, compress.Config{Codings: codings, Logger: log})
+	if err != nil {
+		log.Error("cannot read root", "root", rootName, "err", err)
+		return exitFailure
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("cannot listen", "addr", *addr, "err", err)
+		return exitFailure
+	}
+	srv := server.New(server.Config{Source: store, Logger: log, Started: started})
+	log.Info("serving", "root", rootName, "files", store.Snapshot().Len(),
+		"url", "http://"+displayAddr(ln.Addr()), "startup", time.Since(started).Round(time.Microsecond))
+
+	precompressCtx, cancelPrecompress := context.WithCancel(ctx)
+	defer cancelPrecompress()
+	go store.Precompress(precompressCtx)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		log.Error("server stopped", "err", err)
+		return exitFailure
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "reason", "signal", "timeout", shutdownTimeout)
+	cancelPrecompress()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
+	}
+	return exitOK
+}
+
+// openRoot returns the file system to serve and a name for it in logs.
+// A directory is opened through os.Root, which refuses any path, symlinks
+// included, that leads outside it.
+func openRoot(positional []string) (fs.FS, string, error) {
+	if len(positional) == 0 {
+		return site.FS(), "embedded demo", nil
+	}
+	dir := positional[0]
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("root: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, "", fmt.Errorf("root %s: not a directory", dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("root: %w", err)
+	}
+	if _, err := fs.ReadDir(root.FS(), "."); err != nil {
+		return nil, "", fmt.Errorf("root: %w", err)
+	}
+	return root.FS(), dir, nil
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+}
