@@ -35,6 +35,7 @@ const usage = `brisk serves a WebAssembly app's files precompressed with brotli,
 
 Usage:
   brisk serve [flags] [ROOT]   serve ROOT (default: the embedded demo app)
+  brisk                        the same as 'brisk serve'
   brisk version                print the version
   brisk help                   show this help
 
@@ -43,9 +44,8 @@ Run 'brisk serve --help' for the serve flags.
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+	if len(args) == 0 { // `go run ./cmd/brisk` serves the demo
+		return serve(ctx, nil, stdout, stderr)
 	}
 	switch args[0] {
 	case "serve":

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects a running brisk's log lines safely.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls the log until pattern matches or the timeout passes.
+func (b *syncBuffer) waitFor(t *testing.T, pattern *regexp.Regexp, timeout time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if m := pattern.FindStringSubmatch(b.String()); m != nil {
+			return m
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no log line matching %s within %s; log:\n%s", pattern, timeout, b.String())
+	return nil
+}
+
+// servingURL reads the start line in either log format.
+var servingURL = regexp.MustCompile(`"?msg"?[=:]"?serving\b.*?"?url"?[=:]"?(http://[^"\s]+)`)
+
+// startBrisk runs `brisk serve` in-process on a free loopback port, exactly
+// as main wires it, and returns its base URL and log. It is stopped as by
+// SIGTERM when the test ends, and must then exit 0.
+func startBrisk(t *testing.T, args ...string) (baseURL string, log *syncBuffer) {
+	t.Helper()
+	return startRun(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
+}
+
+// startRun is startBrisk with the whole command line.
+func startRun(t *testing.T, full []string) (baseURL string, log *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, full, io.Discard, log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != exitOK {
+				t.Errorf("brisk exited %d after the stop signal; log:\n%s", code, log.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("brisk did not stop within 10s of the stop signal")
+		}
+	})
+	return log.waitFor(t, servingURL, 10*time.Second)[1], log
+}
+
+// `go run ./cmd/brisk` with no arguments serves the demo.
+func TestServeEmbeddedDemo(t *testing.T) {
+	t.Setenv("BRISK_ADDR", "127.0.0.1:0")
+	t.Setenv("BRISK_ENCODINGS", "gzip")
+	base, _ := startRun(t, nil)
+	for _, p := range []string{"/", "/pkg/brisk_demo.js", "/pkg/brisk_demo_bg.wasm", "/pkg/brisk_demo.css"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestServeDirectoryFromEnvAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>mine</p>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BRISK_LOG_FORMAT", "json")
+	t.Setenv("BRISK_ENCODINGS", "nonsense") // the flag below must win
+	base, log := startBrisk(t, dir, "--encodings", "gzip")
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "<p>mine</p>" {
+		t.Errorf("GET / = %q", b)
+	}
+	if !strings.Contains(log.String(), `"msg":"serving"`) {
+		t.Errorf("BRISK_LOG_FORMAT=json not applied; log:\n%s", log.String())
+	}
+}
+
+// A command line that cannot work exits 2 with one line naming the problem.
+func TestUsageErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file.txt")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := filepath.Join(t.TempDir(), "locked")
+	if err := os.Mkdir(unreadable, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // in the one line on stderr
+	}{
+		{"unknown command", []string{"serv"}, nil, `unknown command "serv"`},
+		{"unknown flag", []string{"serve", "--port", "80"}, nil, "flag provided but not defined: -port"},
+		{"missing root", []string{"serve", "/does/not/exist"}, nil, "no such file or directory"},
+		{"root is a file", []string{"serve", file}, nil, "not a directory"},
+		{"two roots", []string{"serve", "a", "b"}, nil, "at most one ROOT"},
+		{"bad encoding", []string{"serve", "--encodings", "br,lzma"}, nil, `unknown encoding "lzma"`},
+		{"bad log format", []string{"serve", "--log-format", "xml"}, nil, "want text or json"},
+		{"bad log level", []string{"serve", "--log-level", "loud"}, nil, "log-level"},
+		{"bad env value", []string{"serve"}, map[string]string{"BRISK_LOG_LEVEL": "loud"}, "BRISK_LOG_LEVEL"},
+		{"flag missing its value", []string{"serve", "--addr"}, nil, "flag needs an argument"},
+	}
+	if os.Geteuid() != 0 { // root reads any directory
+		tests = append(tests, struct {
+			name string
+			args []string
+			env  map[string]string
+			want string
+		}{"unreadable root", []string{"serve", unreadable}, nil, "permission denied"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not mention %q", stderr.String(), tt.want)
+			}
+			if strings.Count(strings.TrimRight(stderr.String(), "\n"), "\n") != 0 {
+				t.Errorf("stderr has more than one line: %q", stderr.String())
+			}
+		})
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"version"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+			t.Errorf("%v: exit %d", args, code)
+		}
+		if stdout.Len() == 0 || stderr.Len() != 0 {
+			t.Errorf("%v: stdout %q, stderr %q", args, stdout.String(), stderr.String())
+		}
+	}
+	var stdout bytes.Buffer
+	run(context.Background(), []string{"serve", "--help"}, &stdout, io.Discard)
+	for _, want := range []string{"--addr", "BRISK_ADDR", "--encodings", "BRISK_ENCODINGS", "--log-format", "--log-level"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("serve --help does not mention %s", want)
+		}
+	}
+}
