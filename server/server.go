@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brisk-server/brisk/compress"
@@ -35,14 +37,24 @@ type Config struct {
 	// none, such as the embedded demo site.
 	Started      time.Time
 	CacheControl string // "" means DefaultCacheControl
+	// IdleTimeout makes Run return after this long without requests
+	// (health checks aside); 0 means never.
+	IdleTimeout time.Duration
+	// ShutdownTimeout bounds how long Run waits for requests in flight;
+	// 0 means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
 }
 
 // Server serves the current snapshot of a Source.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	echo *echo.Echo
-	http *http.Server
+	cfg       Config
+	log       *slog.Logger
+	echo      *echo.Echo
+	http      *http.Server
+	activity  activity
+	openConns atomic.Int64
+	mu        sync.Mutex
+	listeners []net.Listener
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
@@ -60,6 +72,9 @@ const (
 func New(cfg Config) *Server {
 	if cfg.CacheControl == "" {
 		cfg.CacheControl = DefaultCacheControl
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.Started.IsZero() {
 		cfg.Started = time.Now()
@@ -79,6 +94,8 @@ func New(cfg Config) *Server {
 			return err
 		},
 	}))
+	s.echo.Use(s.activity.track)
+	s.echo.Match([]string{http.MethodGet, http.MethodHead}, HealthPath, s.health)
 	s.echo.Any("/*", s.serveAsset)
 	s.http = &http.Server{
 		Handler:           s.echo,
@@ -86,6 +103,7 @@ func New(cfg Config) *Server {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         s.countConns,
 	}
 	return s
 }
@@ -95,20 +113,58 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if tcp, ok := ln.(*net.TCPListener); ok {
+		ln = newDrainListener(tcp)
+	}
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
 }
 
-// Shutdown stops accepting, waits for in-flight requests until ctx ends,
-// then closes what is left.
+// Shutdown stops taking connections and answers every request that reached
+// the server, then returns once all connections are closed; when ctx ends
+// first, it closes what is left. Unlike http.Server.Shutdown, which drops a
+// request read from a connection after shutdown began, it answers those
+// too: it turns keep-alive off (each response then closes its connection),
+// closes idle keep-alive connections, and waits.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if err := s.http.Shutdown(ctx); err != nil {
-		s.http.Close()
-		return fmt.Errorf("shutdown: %w", err)
+	s.mu.Lock()
+	listeners := s.listeners
+	s.mu.Unlock()
+	for _, ln := range listeners {
+		if dl, ok := ln.(*drainListener); ok {
+			dl.drain(s.log.Warn, s.cfg.ShutdownTimeout)
+		} else {
+			ln.Close()
+		}
 	}
-	return nil
+	s.http.SetKeepAlivesEnabled(false)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for s.openConns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.http.Close()
+			return fmt.Errorf("shutdown: %d connections still open: %w", s.openConns.Load(), ctx.Err())
+		case <-poll.C:
+		}
+	}
+	return s.http.Close()
+}
+
+// countConns follows connection states so that Shutdown knows when all
+// connections are gone.
+func (s *Server) countConns(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		s.openConns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		s.openConns.Add(-1)
+	}
 }
 
 func (s *Server) serveAsset(c echo.Context) error {

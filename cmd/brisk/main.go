@@ -25,10 +25,24 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(run(stopOnSignal(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// stopOnSignal returns a context cancelled by the first SIGINT (Fly's
+// default kill signal) or SIGTERM, which starts a graceful drain. A second
+// signal means the operator will not wait: exit at once.
+func stopOnSignal() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel()
+		sig := <-signals
+		fmt.Fprintf(os.Stderr, "brisk: second %v, exiting now\n", sig)
+		os.Exit(exitFailure)
+	}()
+	return ctx
 }
 
 const usage = `brisk serves a WebAssembly app's files precompressed with brotli, zstd and gzip.

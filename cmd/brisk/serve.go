@@ -26,15 +26,13 @@ environment variable shown; a flag on the command line wins.
 Flags:
 `
 
-// shutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT or SIGTERM.
-const shutdownTimeout = 5 * time.Second
-
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fset.String("addr", ":8080", "`address` to listen on")
 	encodings := fset.String("encodings", "br,zstd,gzip", "comma-separated `list` of encodings to precompress")
 	logFormat := fset.String("log-format", "text", "log `format`: text or json")
+	idleTimeout := fset.Duration("idle-timeout", 0, "exit 0 after this long without requests (health checks aside); 0 = never")
+	shutdownTimeout := fset.Duration("shutdown-timeout", server.DefaultShutdownTimeout, "how long requests in flight may take to finish when stopping")
 	var logLevel slog.Level
 	fset.TextVar(&logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 
@@ -46,6 +44,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return usageError(stderr, "serve", err)
+	}
+	if *idleTimeout < 0 || *shutdownTimeout <= 0 {
+		return usageError(stderr, "serve", errors.New("--idle-timeout must be ≥ 0 and --shutdown-timeout > 0"))
 	}
 	if len(positional) > 1 {
 		return usageError(stderr, "serve", fmt.Errorf("want at most one ROOT, got %d arguments", len(positional)))
@@ -74,7 +75,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", *addr, "err", err)
 		return exitFailure
 	}
-	srv := server.New(server.Config{Source: store, Logger: log, Started: started})
+	srv := server.New(server.Config{
+		Source: store, Logger: log, Started: started,
+		IdleTimeout: *idleTimeout, ShutdownTimeout: *shutdownTimeout,
+	})
 	log.Info("serving", "root", rootName, "files", store.Snapshot().Len(),
 		"url", "http://"+displayAddr(ln.Addr()), "startup", time.Since(started).Round(time.Microsecond))
 
@@ -82,19 +86,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancelPrecompress()
 	go store.Precompress(precompressCtx)
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		log.Error("server stopped", "err", err)
+	reason, err := srv.Run(ctx, ln)
+	switch {
+	case reason == "":
+		log.Error("server failed", "err", err)
 		return exitFailure
-	case <-ctx.Done():
+	case reason == server.StopIdle:
+		log.Info("exiting: no requests for the idle timeout", "idle_timeout", *idleTimeout)
+	default:
+		log.Info("exiting: stop signal received")
 	}
-	log.Info("shutting down", "reason", "signal", "timeout", shutdownTimeout)
-	cancelPrecompress()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
 	return exitOK

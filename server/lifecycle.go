@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// HealthPath answers 200 for load balancers and Fly's checks. Requests to
+// it are not activity: checks arrive every few seconds, and if they kept
+// the server awake it would never scale to zero.
+const HealthPath = "/healthz"
+
+// DefaultShutdownTimeout matches Fly's default kill_timeout: in-flight
+// requests get this long to finish once brisk decides to stop.
+const DefaultShutdownTimeout = 5 * time.Second
+
+// activity counts requests in flight and remembers when the last one
+// started or ended, without locks on the request path.
+type activity struct {
+	inflight atomic.Int64
+	last     atomic.Int64 // unix nanoseconds
+}
+
+func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// track is echo middleware that counts every request but health checks. A
+// request is activity from its start until its handler has written the last
+// byte, so a slow download keeps the server up.
+func (a *activity) track(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().URL.Path == HealthPath {
+			return next(c)
+		}
+		a.inflight.Add(1)
+		a.touch()
+		defer func() {
+			a.touch()
+			a.inflight.Add(-1)
+		}()
+		return next(c)
+	}
+}
+
+// idleRemaining is how long until the server has been idle for timeout:
+// zero or less means it has. While requests are in flight it is the whole
+// timeout, checked again later.
+func (a *activity) idleRemaining(now time.Time, timeout time.Duration) time.Duration {
+	if a.inflight.Load() > 0 {
+		return timeout
+	}
+	return timeout - now.Sub(time.Unix(0, a.last.Load()))
+}
+
+// waitIdle returns a channel that is closed once the server has been idle
+// for timeout, or never when timeout is 0.
+func (a *activity) waitIdle(ctx context.Context, timeout time.Duration) <-chan struct{} {
+	idle := make(chan struct{})
+	if timeout <= 0 {
+		return idle
+	}
+	go func() {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				d := a.idleRemaining(now, timeout)
+				if d <= 0 {
+					close(idle)
+					return
+				}
+				t.Reset(d)
+			}
+		}
+	}()
+	return idle
+}
+
+func (s *Server) health(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", "3")
+	c.Response().WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
+	_, err := c.Response().Write([]byte("ok\n"))
+	return err
+}
+
+// StopReason says why Run returned.
+type StopReason string
+
+const (
+	StopIdle     StopReason = "idle"
+	StopCanceled StopReason = "stop requested"
+)
+
+// Run serves on ln until ctx is cancelled (a signal) or the server has been
+// idle for the configured IdleTimeout. Either way it then stops taking
+// connections, lets requests in flight finish within ShutdownTimeout, closes
+// idle keep-alive connections and returns. A request that reached the
+// server is answered whole; one that comes later is refused at connect.
+func (s *Server) Run(ctx context.Context, ln net.Listener) (StopReason, error) {
+	s.activity.touch() // the idle clock starts now
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.Serve(ln) }()
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var reason StopReason
+	select {
+	case err := <-serveErr:
+		return "", err
+	case <-ctx.Done():
+		reason = StopCanceled
+	case <-s.activity.waitIdle(watchCtx, s.cfg.IdleTimeout):
+		reason = StopIdle
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.Shutdown(shutdownCtx)
+	if serr := <-serveErr; err == nil {
+		err = serr
+	}
+	return reason, err
+}
