@@ -1,23 +1,83 @@
 package compress
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"io/fs"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // Representation is one complete byte sequence that stands for one version
-// of a file: the file itself (Coding "") or one encoding of it.
+// of a file: the file itself (Coding "") or one encoding of it. Its bytes
+// may still be on disk (a file or sidecar that a manifest vouches for):
+// they are read on first use, so that a cold start reads only what the
+// first requests need.
 type Representation struct {
 	Coding string
-	Data   []byte
-	// Digest identifies Data exactly. It comes from the bytes alone, so it
-	// is the same after a restart or on another machine, which lets
+	// Digest identifies the bytes exactly. It comes from the bytes alone,
+	// so it is the same after a restart or on another machine, which lets
 	// browsers revalidate (and V8 keep its compiled-wasm cache) across
 	// deploys that did not change the file.
-	Digest string
+	Digest  string
+	Size    int64
+	content *content
+}
+
+// InMemory makes a representation of bytes already in memory.
+func InMemory(coding string, data []byte) Representation {
+	return Representation{Coding: coding, Digest: tag(data, coding), Size: int64(len(data)), content: loaded(data)}
+}
+
+// Bytes returns the representation's bytes, reading them on first use.
+// An error means the file on disk no longer holds the bytes that Digest
+// names; the representation must not be served.
+func (r *Representation) Bytes() ([]byte, error) {
+	if r.content == nil {
+		return nil, nil
+	}
+	return r.content.get()
+}
+
+// content is bytes that are either in memory or loaded once, on demand.
+type content struct {
+	once sync.Once
+	load func() ([]byte, error)
+	data []byte
+	err  error
+}
+
+func loaded(data []byte) *content {
+	c := &content{data: data}
+	c.once.Do(func() {})
+	return c
+}
+
+func (c *content) get() ([]byte, error) {
+	c.once.Do(func() {
+		c.data, c.err = c.load()
+		c.load = nil
+	})
+	return c.data, c.err
+}
+
+// onDisk makes a representation whose bytes are read from fsys on first
+// use, and checked then against the size and digest the manifest recorded.
+func onDisk(fsys fs.FS, name, coding, wantDigest string, wantSize int64) Representation {
+	return Representation{Coding: coding, Digest: wantDigest, Size: wantSize, content: &content{load: func() ([]byte, error) {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) != wantSize || tag(data, coding) != wantDigest {
+			return nil, fmt.Errorf("%s changed on disk since it was indexed", name)
+		}
+		return data, nil
+	}}}
 }
 
 // Asset is one version of one file. Everything in it is fixed once the
@@ -52,11 +112,21 @@ func (a *Asset) addVariant(r Representation) {
 			next = slices.Clone(*old)
 		}
 		next = append(next, r)
-		slices.SortStableFunc(next, func(x, y Representation) int { return len(x.Data) - len(y.Data) })
+		slices.SortStableFunc(next, func(x, y Representation) int { return cmp.Compare(x.Size, y.Size) })
 		if a.variants.CompareAndSwap(old, &next) {
 			return
 		}
 	}
+}
+
+// tag is the Digest of a representation: the content digest, plus the
+// coding's name for encodings so that tags are readable in a browser's
+// network panel.
+func tag(data []byte, coding string) string {
+	if coding == "" {
+		return digest(data)
+	}
+	return digest(data) + "." + coding
 }
 
 // digest names data by content. 144 bits of SHA-256 make an accidental

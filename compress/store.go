@@ -3,9 +3,12 @@ package compress
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -30,20 +33,32 @@ type Config struct {
 	// ProgressEvery is how often a long precompression reports progress;
 	// 0 means every 5 seconds.
 	ProgressEvery time.Duration
+	// WriteSidecars, when set, is the same root opened for writing:
+	// Precompress then stores each variant next to its file and records it
+	// in the manifest, as `brisk precompress` does. Serving never writes.
+	WriteSidecars *os.Root
 }
 
 // Store holds the current snapshot of one root.
 type Store struct {
-	fsys    fs.FS
-	cfg     Config
-	log     *slog.Logger
-	current atomic.Pointer[Snapshot]
+	fsys     fs.FS
+	cfg      Config
+	log      *slog.Logger
+	current  atomic.Pointer[Snapshot]
+	manifest *manifest
+	// manifestMu guards manifest while precompress workers record sidecars.
+	manifestMu sync.Mutex
+	// sidecars maps a source file to the sidecar files found beside it,
+	// by coding name, with what stat said of them at scan time.
+	sidecars map[string]map[string]fs.FileInfo
 }
 
 // Open scans fsys and publishes a snapshot that serves every file
-// uncompressed; call Precompress to add encoded variants. Dotfiles and
-// dot-directories are never part of a snapshot. For a directory on disk,
-// pass an fs.FS from os.Root so that symlinks cannot lead outside it.
+// uncompressed, plus every variant a valid manifest vouches for; call
+// Precompress for the rest. Dotfiles, dot-directories and sidecar files
+// (app.wasm.br beside app.wasm) are never part of a snapshot. For a
+// directory on disk, pass an fs.FS from os.Root so that symlinks cannot
+// lead outside it.
 func Open(fsys fs.FS, cfg Config) (*Store, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
@@ -74,9 +89,19 @@ func (s *Store) Snapshot() *Snapshot { return s.current.Load() }
 // hold secrets (.env) and repository data (.git).
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
 
+// sidecarSuffixes are the names other tools (cargo-leptos --precompress,
+// nginx, Caddy, tower-http) and brisk give precompressed files.
+var sidecarSuffixes = map[string]string{".br": "br", ".zst": "zstd", ".gz": "gzip"}
+
 func (s *Store) scan() (*Snapshot, error) {
-	assets := map[string]*Asset{}
-	err := fs.WalkDir(s.fsys, ".", func(name string, d fs.DirEntry, err error) error {
+	man, err := readManifest(s.fsys)
+	if err != nil {
+		s.log.Warn("ignoring manifest; sidecars will be verified by decoding", "err", err)
+	}
+	s.manifest = man
+
+	files := map[string]fs.FileInfo{}
+	err = fs.WalkDir(s.fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if name == "." {
 				return fmt.Errorf("scan root: %w", err)
@@ -93,47 +118,73 @@ func (s *Store) scan() (*Snapshot, error) {
 		if d.IsDir() {
 			return nil
 		}
-		a, err := s.load(name, d)
-		if err != nil {
+		info, err := fs.Stat(s.fsys, name) // follows a symlink, within the root only
+		switch {
+		case err != nil:
 			s.log.Warn("skipping file", "path", name, "err", err)
-			return nil
-		}
-		if a != nil {
-			assets[name] = a
+		case info.Mode().IsRegular():
+			files[name] = info
+		case !info.IsDir():
+			s.log.Debug("skipping non-regular file", "path", name, "mode", info.Mode().String())
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+
+	s.sidecars = map[string]map[string]fs.FileInfo{}
+	for name, info := range files {
+		for suffix, coding := range sidecarSuffixes {
+			src, ok := strings.CutSuffix(name, suffix)
+			if _, isSidecar := files[src]; ok && isSidecar {
+				if s.sidecars[src] == nil {
+					s.sidecars[src] = map[string]fs.FileInfo{}
+				}
+				s.sidecars[src][coding] = info
+				delete(files, name)
+			}
+		}
+	}
+
+	assets := make(map[string]*Asset, len(files))
+	for name, info := range files {
+		a, err := s.newAsset(name, info)
+		if err != nil {
+			s.log.Warn("skipping file", "path", name, "err", err)
+			continue
+		}
+		assets[name] = a
+	}
 	return &Snapshot{assets: assets}, nil
 }
 
-// load reads one file into an asset, or returns nil for entries that are
-// not regular files (sockets, symlinks to directories).
-func (s *Store) load(name string, d fs.DirEntry) (*Asset, error) {
-	info, err := fs.Stat(s.fsys, name) // follows a symlink, within the root only
-	if err != nil {
-		return nil, err
+// newAsset describes one file. When the manifest vouches for it, nothing is
+// read now; otherwise the file is read and hashed.
+func (s *Store) newAsset(name string, info fs.FileInfo) (*Asset, error) {
+	kind := kindOf(name)
+	a := &Asset{
+		Path:         name,
+		MediaType:    kind.mediaType,
+		ModTime:      info.ModTime(),
+		Compressible: kind.compressible && info.Size() >= s.cfg.MinSize,
 	}
-	if !info.Mode().IsRegular() {
-		if d.Type()&fs.ModeSymlink == 0 || !info.IsDir() {
-			s.log.Debug("skipping non-regular file", "path", name, "mode", info.Mode().String())
+	if e := s.manifest.Files[name]; e != nil && e.matches(info) {
+		a.Identity = onDisk(s.fsys, name, "", e.Digest, e.Size)
+		for _, c := range s.cfg.Codings {
+			v, side := e.Variants[c.Name], s.sidecars[name][c.Name]
+			if v != nil && !v.Dropped && v.matches(side) {
+				a.addVariant(onDisk(s.fsys, name+c.Suffix, c.Name, v.Digest, v.Size))
+			}
 		}
-		return nil, nil
+		return a, nil
 	}
 	data, err := fs.ReadFile(s.fsys, name)
 	if err != nil {
 		return nil, err
 	}
-	kind := kindOf(name)
-	return &Asset{
-		Path:         name,
-		MediaType:    kind.mediaType,
-		ModTime:      info.ModTime(),
-		Compressible: kind.compressible && int64(len(data)) >= s.cfg.MinSize,
-		Identity:     Representation{Data: data, Digest: digest(data)},
-	}, nil
+	a.Identity = InMemory("", data)
+	return a, nil
 }
 
 // encodeJob is one coding of one asset.
@@ -145,24 +196,27 @@ type encodeJob struct {
 // FileReport is what precompression made of one file.
 type FileReport struct {
 	Path     string
-	Size     int
+	Size     int64
 	Variants []VariantReport
 }
 
-// VariantReport describes one encoding attempt. Kept is false when the
-// output was not smaller than the source, or the encoder failed.
+// VariantReport describes one variant. Source says where it came from.
 type VariantReport struct {
 	Coding  string
-	Size    int
-	Kept    bool
+	Size    int64
+	Kept    bool          // false: not smaller than the source, or failed
+	Source  string        // "encoded", "sidecar" (verified by decoding)
 	Elapsed time.Duration // from the start of Precompress until it was published
 	Err     error
 }
 
-// Precompress encodes every compressible file of the current snapshot with
-// every configured coding, on all workers, and attaches each variant to its
-// asset as soon as it is ready, so the server offers it at once. Cheap
-// codings run first. It returns when all are done or ctx is cancelled.
+// Precompress gives every compressible file of the current snapshot every
+// configured coding it lacks, on all workers, attaching each variant to
+// its asset as soon as it is ready so the server offers it at once. A
+// sidecar found beside a file is used once decoding it gives back the
+// file's exact bytes; a stale or corrupt one is logged and replaced by a
+// fresh encoding. Cheap codings run first. It returns when all are done or
+// ctx is cancelled.
 func (s *Store) Precompress(ctx context.Context) []FileReport {
 	start := time.Now()
 	snap := s.Snapshot()
@@ -172,33 +226,43 @@ func (s *Store) Precompress(ctx context.Context) []FileReport {
 			continue
 		}
 		for _, c := range s.cfg.Codings {
-			jobs = append(jobs, encodeJob{a, c})
+			if !s.settled(a, c) {
+				jobs = append(jobs, encodeJob{a, c})
+			}
 		}
 	}
 	slices.SortFunc(jobs, func(x, y encodeJob) int {
 		return cmp.Or(
 			cmp.Compare(x.coding.cost, y.coding.cost),
-			cmp.Compare(len(x.asset.Identity.Data), len(y.asset.Identity.Data)),
+			cmp.Compare(x.asset.Identity.Size, y.asset.Identity.Size),
 			strings.Compare(x.asset.Path, y.asset.Path))
 	})
+
 	if len(jobs) == 0 {
+		s.log.Info("nothing to compress: every variant is ready")
 		return nil
 	}
-
 	var (
 		mu      sync.Mutex
+		pending = map[*Asset]int{}
 		results = map[*Asset][]VariantReport{}
 		done    atomic.Int64
 		wg      sync.WaitGroup
 		queue   = make(chan encodeJob)
 	)
+	for _, j := range jobs {
+		pending[j.asset]++
+	}
 	for range min(s.cfg.Workers, len(jobs)) {
 		wg.Go(func() {
 			for j := range queue {
-				r := s.encode(j, start)
+				r := s.produce(j, start)
 				done.Add(1)
 				mu.Lock()
 				results[j.asset] = append(results[j.asset], r)
+				if pending[j.asset]--; pending[j.asset] == 0 {
+					s.logFile(j.asset, results[j.asset])
+				}
 				mu.Unlock()
 			}
 		})
@@ -218,26 +282,149 @@ feed:
 	close(queue)
 	wg.Wait()
 	stopProgress()
+	if s.cfg.WriteSidecars != nil && ctx.Err() == nil {
+		if err := s.writeManifest(); err != nil {
+			s.log.Error("cannot write manifest", "err", err)
+		}
+	}
 	return s.summarize(results, start)
 }
 
-func (s *Store) encode(j encodeJob, start time.Time) VariantReport {
-	src := j.asset.Identity.Data
-	out, err := j.coding.Encode(src)
-	r := VariantReport{Coding: j.coding.Name, Size: len(out), Err: err}
-	if err == nil && len(out) < len(src) {
-		j.asset.addVariant(Representation{
-			Coding: j.coding.Name,
-			Data:   out,
-			Digest: digest(out) + "." + j.coding.Name,
-		})
-		r.Kept = true
+// settled reports whether a already has coding c, or the manifest says
+// encoding it does not pay.
+func (s *Store) settled(a *Asset, c *Coding) bool {
+	for _, v := range a.Variants() {
+		if v.Coding == c.Name {
+			return true
+		}
 	}
-	r.Elapsed = time.Since(start)
+	e := s.manifest.Files[a.Path]
+	v := e.variant(c.Name)
+	return v != nil && v.Dropped && e.Digest == a.Identity.Digest
+}
+
+func (e *manifestEntry) variant(coding string) *manifestVariant {
+	if e == nil {
+		return nil
+	}
+	return e.Variants[coding]
+}
+
+// produce makes one variant, from a verified sidecar or by encoding, and
+// publishes it if it is smaller than the source.
+func (s *Store) produce(j encodeJob, start time.Time) (r VariantReport) {
+	r.Coding = j.coding.Name
+	defer func() { r.Elapsed = time.Since(start) }()
+	src, err := j.asset.Identity.Bytes()
 	if err != nil {
-		s.log.Error("encode failed", "path", j.asset.Path, "coding", j.coding.Name, "err", err)
+		r.Err = err
+		s.log.Error("cannot read source", "path", j.asset.Path, "err", err)
+		return r
+	}
+	out, fromSidecar := s.verifiedSidecar(j, src)
+	r.Source = "sidecar"
+	if !fromSidecar {
+		r.Source = "encoded"
+		if out, err = j.coding.Encode(src); err != nil {
+			r.Err = err
+			s.log.Error("encode failed", "path", j.asset.Path, "coding", j.coding.Name, "err", err)
+			return r
+		}
+	}
+	r.Size = int64(len(out))
+	r.Kept = len(out) < len(src)
+	if r.Kept {
+		j.asset.addVariant(InMemory(j.coding.Name, out))
+	}
+	if s.cfg.WriteSidecars != nil {
+		if err := s.storeSidecar(j, out, r.Kept); err != nil {
+			r.Err = err
+			s.log.Error("cannot write sidecar", "path", j.asset.Path+j.coding.Suffix, "err", err)
+		}
 	}
 	return r
+}
+
+// verifiedSidecar returns the sidecar beside the asset for this coding if
+// it decodes to exactly src. Sidecars from other tools, or from an older
+// build, are trusted only this way.
+func (s *Store) verifiedSidecar(j encodeJob, src []byte) ([]byte, bool) {
+	if s.sidecars[j.asset.Path][j.coding.Name] == nil {
+		return nil, false
+	}
+	name := j.asset.Path + j.coding.Suffix
+	enc, err := fs.ReadFile(s.fsys, name)
+	if err == nil {
+		var plain []byte
+		if plain, err = j.coding.Decode(enc, int64(len(src))); err == nil && string(plain) != string(src) {
+			err = errors.New("decodes to other bytes than the file")
+		}
+	}
+	if err != nil {
+		s.log.Warn("stale or corrupt sidecar ignored; encoding afresh", "path", name, "err", err)
+		return nil, false
+	}
+	return enc, true
+}
+
+// storeSidecar writes (or, when the encoding did not pay, removes) the
+// sidecar and records it in the manifest.
+func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
+	root, name := s.cfg.WriteSidecars, j.asset.Path+j.coding.Suffix
+	v := &manifestVariant{Dropped: !kept}
+	if kept {
+		srcInfo, err := root.Stat(j.asset.Path)
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(root, name, out, srcInfo.Mode().Perm()); err != nil {
+			return err
+		}
+		info, err := root.Stat(name)
+		if err != nil {
+			return err
+		}
+		v.fileStamp = stampOf(info, tag(out, j.coding.Name))
+	} else if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	srcInfo, err := root.Stat(j.asset.Path)
+	if err != nil {
+		return err
+	}
+	s.recordVariant(j.asset, srcInfo, j.coding.Name, v)
+	return nil
+}
+
+func (s *Store) recordVariant(a *Asset, srcInfo fs.FileInfo, coding string, v *manifestVariant) {
+	s.manifestMu.Lock()
+	defer s.manifestMu.Unlock()
+	e := s.manifest.Files[a.Path]
+	if e == nil || e.Digest != a.Identity.Digest || !e.matches(srcInfo) {
+		e = &manifestEntry{fileStamp: stampOf(srcInfo, a.Identity.Digest), Variants: map[string]*manifestVariant{}}
+		s.manifest.Files[a.Path] = e
+	}
+	e.Variants[coding] = v
+}
+
+// writeManifest records the current state, dropping files that are gone.
+func (s *Store) writeManifest() error {
+	s.manifestMu.Lock()
+	defer s.manifestMu.Unlock()
+	snap := s.Snapshot()
+	for name := range s.manifest.Files {
+		if _, ok := snap.Lookup(name); !ok {
+			delete(s.manifest.Files, name)
+		}
+	}
+	data, err := json.MarshalIndent(s.manifest, "", " ")
+	if err != nil {
+		return err
+	}
+	if old, err := fs.ReadFile(s.fsys, ManifestName); err == nil && string(old) == string(data) {
+		return nil // nothing changed: rewrite nothing
+	}
+	return writeAtomic(s.cfg.WriteSidecars, ManifestName, data, 0o644)
 }
 
 // reportProgress logs a line every ProgressEvery until the returned
@@ -264,39 +451,46 @@ func (s *Store) reportProgress(start time.Time, done *atomic.Int64, total int) (
 	}
 }
 
+// logFile reports one file as soon as all its variants are done.
+func (s *Store) logFile(a *Asset, vs []VariantReport) {
+	slices.SortFunc(vs, func(x, y VariantReport) int { return strings.Compare(x.Coding, y.Coding) })
+	attrs := []any{"path", a.Path, "size", a.Identity.Size}
+	for _, v := range vs {
+		switch {
+		case v.Err != nil:
+			attrs = append(attrs, v.Coding, "failed")
+		case !v.Kept:
+			attrs = append(attrs, v.Coding, fmt.Sprintf("%d (not smaller, dropped)", v.Size))
+		default:
+			attrs = append(attrs, v.Coding, fmt.Sprintf("%d (-%.1f%%, %s, at %s)",
+				v.Size, saving(a.Identity.Size, v.Size), v.Source, v.Elapsed.Round(time.Millisecond)))
+		}
+	}
+	s.log.Info("precompressed", attrs...)
+}
+
+// summarize logs the totals and returns the reports sorted by path.
 func (s *Store) summarize(results map[*Asset][]VariantReport, start time.Time) []FileReport {
 	var reports []FileReport
-	var in, out int
+	var in, out int64
 	for a, vs := range results {
-		slices.SortFunc(vs, func(x, y VariantReport) int { return strings.Compare(x.Coding, y.Coding) })
-		reports = append(reports, FileReport{Path: a.Path, Size: len(a.Identity.Data), Variants: vs})
-	}
-	slices.SortFunc(reports, func(x, y FileReport) int { return strings.Compare(x.Path, y.Path) })
-	for _, r := range reports {
-		attrs := []any{"path", r.Path, "size", r.Size}
-		best := r.Size
-		for _, v := range r.Variants {
-			switch {
-			case v.Err != nil:
-				attrs = append(attrs, v.Coding, "failed")
-			case !v.Kept:
-				attrs = append(attrs, v.Coding, fmt.Sprintf("%d (not smaller, dropped)", v.Size))
-			default:
-				attrs = append(attrs, v.Coding, fmt.Sprintf("%d (-%.1f%%, at %s)",
-					v.Size, saving(r.Size, v.Size), v.Elapsed.Round(time.Millisecond)))
+		best := a.Identity.Size
+		for _, v := range vs {
+			if v.Kept {
 				best = min(best, v.Size)
 			}
 		}
-		s.log.Info("precompressed", attrs...)
-		in += r.Size
+		in += a.Identity.Size
 		out += best
+		reports = append(reports, FileReport{Path: a.Path, Size: a.Identity.Size, Variants: vs})
 	}
+	slices.SortFunc(reports, func(x, y FileReport) int { return strings.Compare(x.Path, y.Path) })
 	s.log.Info("precompression done", "files", len(reports), "bytes", in, "smallest", out,
 		"saving", fmt.Sprintf("%.1f%%", saving(in, out)), "elapsed", time.Since(start).Round(time.Millisecond))
 	return reports
 }
 
-func saving(from, to int) float64 {
+func saving(from, to int64) float64 {
 	if from == 0 {
 		return 0
 	}

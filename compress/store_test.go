@@ -61,7 +61,7 @@ func TestScanSkipsHiddenAndClassifies(t *testing.T) {
 		if a.MediaType != w.mediaType || a.Compressible != w.compressible {
 			t.Errorf("%s: got (%q, compressible %v), want (%q, %v)", name, a.MediaType, a.Compressible, w.mediaType, w.compressible)
 		}
-		if !bytes.Equal(a.Identity.Data, files[name].Data) {
+		if !bytes.Equal(mustBytes(t, &a.Identity), files[name].Data) {
 			t.Errorf("%s: identity bytes differ from the file", name)
 		}
 	}
@@ -102,14 +102,14 @@ func TestPrecompressAttachesSmallerVariantsOnly(t *testing.T) {
 	}
 	seen := map[string]bool{app.Identity.Digest: true}
 	for i, v := range vs {
-		if i > 0 && len(v.Data) < len(vs[i-1].Data) {
+		if i > 0 && v.Size < vs[i-1].Size {
 			t.Errorf("variants not sorted by size: %s before %s", vs[i-1].Coding, v.Coding)
 		}
-		if len(v.Data) >= len(app.Identity.Data) {
+		if v.Size >= app.Identity.Size {
 			t.Errorf("%s variant is not smaller than the source", v.Coding)
 		}
-		out, err := byName[v.Coding].Decode(v.Data, int64(len(app.Identity.Data)))
-		if err != nil || !bytes.Equal(out, app.Identity.Data) {
+		out, err := byName[v.Coding].Decode(mustBytes(t, &v), app.Identity.Size)
+		if err != nil || !bytes.Equal(out, mustBytes(t, &app.Identity)) {
 			t.Errorf("%s variant does not decode to the source: %v", v.Coding, err)
 		}
 		if seen[v.Digest] {
@@ -186,7 +186,7 @@ func TestScanSymlinksStayInsideRoot(t *testing.T) {
 			t.Errorf("%s, outside the root, is in the snapshot", name)
 		}
 	}
-	if a, ok := snap.Lookup("alias.html"); !ok || string(a.Identity.Data) != "<h1>hi</h1>" {
+	if a, ok := snap.Lookup("alias.html"); !ok || string(mustBytes(t, &a.Identity)) != "<h1>hi</h1>" {
 		t.Error("a symlink to a file inside the root should be served")
 	}
 }
@@ -209,4 +209,13 @@ func mustSymlink(t *testing.T, target, link string) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func mustBytes(t *testing.T, r *Representation) []byte {
+	t.Helper()
+	b, err := r.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

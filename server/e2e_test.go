@@ -157,7 +157,7 @@ func TestEndToEndFraming(t *testing.T) {
 				t.Fatal(err)
 			}
 			plain, err := io.ReadAll(zr)
-			if err != nil || string(plain) != string(a.Identity.Data) {
+			if err != nil || string(plain) != string(repBytes(t, &a.Identity)) {
 				t.Errorf("gzip body does not decode to the file: %v", err)
 			}
 		}

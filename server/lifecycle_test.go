@@ -193,7 +193,7 @@ func TestIdleDeadlineRace(t *testing.T) {
 				switch {
 				case ok:
 					served++
-				case errors.Is(err, syscall.ECONNREFUSED):
+				case refusedAtConnect(err):
 					refused++
 				default:
 					t.Errorf("round %d (deadline %+v): accepted and then dropped: %v", round, offset, err)
@@ -207,6 +207,14 @@ func TestIdleDeadlineRace(t *testing.T) {
 	if served == 0 || refused == 0 {
 		t.Errorf("the requests did not straddle the deadline (served %d, refused %d)", served, refused)
 	}
+}
+
+// refusedAtConnect reports an error from connecting, before any request
+// was sent: refused, or reset while the handshake was under way.
+func refusedAtConnect(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" &&
+		(errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET))
 }
 
 // getWhole fetches path on a fresh connection and checks the whole body came.

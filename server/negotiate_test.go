@@ -13,12 +13,13 @@ import (
 // the usual order for text, smallest first as compress publishes them.
 func sizedReps(codings ...string) (*compress.Representation, []compress.Representation) {
 	sizes := map[string]int{"br": 100, "zstd": 110, "gzip": 120}
-	identity := &compress.Representation{Data: make([]byte, 1000), Digest: "id"}
+	id := compress.InMemory("", make([]byte, 1000))
+	identity := &id
 	var vs []compress.Representation
 	for _, c := range []string{"br", "zstd", "gzip"} {
 		for _, want := range codings {
 			if c == want {
-				vs = append(vs, compress.Representation{Coding: c, Data: make([]byte, sizes[c]), Digest: c})
+				vs = append(vs, compress.InMemory(c, make([]byte, sizes[c])))
 			}
 		}
 	}

@@ -222,26 +222,33 @@ func (s *Server) serveAsset(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusPreconditionFailed)
 	}
 
-	body, status := rep.Data, http.StatusOK
+	start, end, status := int64(0), rep.Size, http.StatusOK
 	if rh := r.Header.Get("Range"); rh != "" && r.Method == http.MethodGet && rangeApplies(r.Header, etag, mod) {
-		size := int64(len(body))
-		start, end, res := parseRange(rh, size)
-		switch res {
+		var res rangeResult
+		switch start, end, res = parseRange(rh, rep.Size); res {
 		case rangePartial:
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, size))
-			body, status = body[start:end], http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, rep.Size))
+			status = http.StatusPartialContent
 		case rangeUnsatisfiable:
-			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", rep.Size))
 			return echo.NewHTTPError(http.StatusRequestedRangeNotSatisfiable)
+		default:
+			start, end = 0, rep.Size
 		}
 	}
 	// Set by hand: net/http leaves it out when Content-Encoding is set,
 	// and browsers show download progress only with it.
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
 	if r.Method == http.MethodHead {
 		c.Response().WriteHeader(status)
 		return nil
 	}
+	data, err := rep.Bytes()
+	if err != nil {
+		// The file changed under a manifest that vouched for it.
+		return echo.NewHTTPError(http.StatusServiceUnavailable).SetInternal(fmt.Errorf("%s: %w", name, err))
+	}
+	body := data[start:end]
 	deadline := time.Now().Add(writeBase + time.Duration(len(body)/slowestClient)*time.Second)
 	if err := http.NewResponseController(c.Response()).SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		s.log.Debug("set write deadline", "err", err)

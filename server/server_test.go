@@ -138,7 +138,7 @@ func TestRepresentationHeaders(t *testing.T) {
 					rep = &a.Variants()[i]
 				}
 			}
-			if !bytes.Equal(b, rep.Data) {
+			if !bytes.Equal(b, repBytes(t, rep)) {
 				t.Error("body is not the selected representation")
 			}
 			if got := h.Get("Etag"); got != `"`+rep.Digest+`"` {
@@ -227,4 +227,13 @@ func TestStatusAndErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func repBytes(t testing.TB, r *compress.Representation) []byte {
+	t.Helper()
+	b, err := r.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -2,6 +2,7 @@
 // with brotli, zstd and gzip, to whatever each client accepts.
 //
 //	brisk serve [flags] [ROOT]
+//	brisk precompress [flags] ROOT
 //	brisk version
 //
 // This file only dispatches subcommands; it is the one place that exits.
@@ -50,6 +51,7 @@ const usage = `brisk serves a WebAssembly app's files precompressed with brotli,
 Usage:
   brisk serve [flags] [ROOT]   serve ROOT (default: the embedded demo app)
   brisk                        the same as 'brisk serve'
+  brisk precompress ROOT       write .br/.zst/.gz sidecars for fast cold starts
   brisk version                print the version
   brisk help                   show this help
 
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
+	case "precompress":
+		return precompress(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "brisk", version())
 		return exitOK

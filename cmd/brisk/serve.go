@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -29,12 +28,9 @@ Flags:
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fset.String("addr", ":8080", "`address` to listen on")
-	encodings := fset.String("encodings", "br,zstd,gzip", "comma-separated `list` of encodings to precompress")
-	logFormat := fset.String("log-format", "text", "log `format`: text or json")
+	common := addCommonFlags(fset)
 	idleTimeout := fset.Duration("idle-timeout", 0, "exit 0 after this long without requests (health checks aside); 0 = never")
 	shutdownTimeout := fset.Duration("shutdown-timeout", server.DefaultShutdownTimeout, "how long requests in flight may take to finish when stopping")
-	var logLevel slog.Level
-	fset.TextVar(&logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 
 	positional, err := parseFlags(fset, args, os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -51,13 +47,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(positional) > 1 {
 		return usageError(stderr, "serve", fmt.Errorf("want at most one ROOT, got %d arguments", len(positional)))
 	}
-	log, err := newLogger(stderr, *logFormat, logLevel)
+	log, codings, err := common.resolve(stderr)
 	if err != nil {
 		return usageError(stderr, "serve", err)
-	}
-	codings, err := compress.NewCodings(*encodings, compress.Best)
-	if err != nil {
-		return usageError(stderr, "serve", fmt.Errorf("--encodings: %w", err))
 	}
 	fsys, rootName, err := openRoot(positional)
 	if err != nil {
@@ -103,39 +95,36 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // openRoot returns the file system to serve and a name for it in logs.
-// A directory is opened through os.Root, which refuses any path, symlinks
-// included, that leads outside it.
 func openRoot(positional []string) (fs.FS, string, error) {
 	if len(positional) == 0 {
 		return site.FS(), "embedded demo", nil
 	}
-	dir := positional[0]
+	root, err := openDir(positional[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return root.FS(), positional[0], nil
+}
+
+// openDir opens a site directory through os.Root, which refuses any path,
+// symlinks included, that leads outside it, and checks it can be listed.
+func openDir(dir string) (*os.Root, error) {
 	info, err := os.Stat(dir)
 	if err != nil {
-		return nil, "", fmt.Errorf("root: %w", err)
+		return nil, fmt.Errorf("root: %w", err)
 	}
 	if !info.IsDir() {
-		return nil, "", fmt.Errorf("root %s: not a directory", dir)
+		return nil, fmt.Errorf("root %s: not a directory", dir)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, "", fmt.Errorf("root: %w", err)
+		return nil, fmt.Errorf("root: %w", err)
 	}
 	if _, err := fs.ReadDir(root.FS(), "."); err != nil {
-		return nil, "", fmt.Errorf("root: %w", err)
+		root.Close()
+		return nil, fmt.Errorf("root: %w", err)
 	}
-	return root.FS(), dir, nil
-}
-
-func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
-	opts := &slog.HandlerOptions{Level: level}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return root, nil
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.
