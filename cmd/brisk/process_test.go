@@ -22,7 +22,8 @@ var (
 )
 
 // briskBinary builds the command once per test run, so that signals and
-// exit codes are tested on a real process.
+// exit codes are tested on a real process. It is built as the Dockerfile
+// builds it: static, so that it also runs in an empty root.
 func briskBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -32,7 +33,9 @@ func briskBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "brisk")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is where Debian's chromium package installs the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// wasmPath is the module that the demo page instantiates.
+const wasmPath = "/pkg/brisk_demo_bg.wasm"
+
+// Precompression has its own, longer bound than the browser: brotli at
+// quality 11 of the 1.8 MB demo wasm takes seconds, and ten times that
+// under the race detector. Once the variant exists, the browser part takes
+// about a second.
+const (
+	precompressTimeout = 5 * time.Minute
+	browserTimeout     = 60 * time.Second
+)
+
+// requireChromium returns the browser to run, or skips the test when it is
+// missing. CI must run the browser test, so there a missing browser fails it.
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath(chromiumPath)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI is set, and the browser test needs Chromium: %v", err)
+	}
+	t.Skipf("skipping the browser test: %v (install the Debian package chromium)", err)
+	return ""
+}
+
+// wasmRequest is what the browser sent and got for wasmPath.
+type wasmRequest struct {
+	acceptEncoding string            // as sent on the wire
+	resp           *network.Response // nil until the headers arrive
+	wireBytes      float64           // headers and body as received, once loaded
+}
+
+// browserEvents records what the page did. Its listen method runs on
+// chromedp's read loop in the order Chromium sent the events, so when a
+// command returns, every event sent before its reply is recorded.
+type browserEvents struct {
+	mu      sync.Mutex
+	console []string // "type: text"; uncaught exceptions have type "exception"
+	ids     []network.RequestID
+	wasm    map[network.RequestID]*wasmRequest
+}
+
+func (e *browserEvents) listen(ev any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		var args []string
+		for _, a := range ev.Args {
+			args = append(args, remoteText(a))
+		}
+		e.console = append(e.console, string(ev.Type)+": "+strings.Join(args, " "))
+	case *runtime.EventExceptionThrown:
+		text := ev.ExceptionDetails.Text
+		if x := ev.ExceptionDetails.Exception; x != nil {
+			text += " " + remoteText(x)
+		}
+		e.console = append(e.console, "exception: "+text)
+	case *network.EventRequestWillBeSent:
+		if strings.HasSuffix(ev.Request.URL, wasmPath) {
+			e.ids = append(e.ids, ev.RequestID)
+			e.wasm[ev.RequestID] = &wasmRequest{}
+		}
+	case *network.EventRequestWillBeSentExtraInfo:
+		if r := e.wasm[ev.RequestID]; r != nil {
+			r.acceptEncoding = header(ev.Headers, "Accept-Encoding")
+		}
+	case *network.EventResponseReceived:
+		if r := e.wasm[ev.RequestID]; r != nil {
+			r.resp = ev.Response
+		}
+	case *network.EventLoadingFinished:
+		if r := e.wasm[ev.RequestID]; r != nil {
+			r.wireBytes = ev.EncodedDataLength
+		}
+	}
+}
+
+// snapshot returns copies of what was recorded so far, to check outside
+// the lock.
+func (e *browserEvents) snapshot() (console []string, wasm []wasmRequest) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range e.ids {
+		wasm = append(wasm, *e.wasm[id])
+	}
+	return slices.Clone(e.console), wasm
+}
+
+// remoteText renders a console argument or an exception: a string as it
+// is, anything else by its description or JSON value.
+func remoteText(o *runtime.RemoteObject) string {
+	var s string
+	if o.Type == runtime.RemoteObjectTypeString && json.Unmarshal(o.Value, &s) == nil {
+		return s
+	}
+	if o.Description != "" {
+		return o.Description
+	}
+	return string(o.Value)
+}
+
+// header looks a name up case-insensitively, as HTTP/1.1 and HTTP/2 spell
+// header names differently on the wire.
+func header(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}
+
+// TestBrowserRunsDemo loads the embedded demo in headless Chromium to check
+// what no HTTP-level test can: that a real browser accepts brisk's brotli
+// wasm for WebAssembly.instantiateStreaming, runs it, and that the page
+// then works.
+func TestBrowserRunsDemo(t *testing.T) {
+	chromium := requireChromium(t)
+
+	// Only br is precompressed, which keeps the wait short; the wasm must
+	// then arrive as br, or negotiation went wrong.
+	start := time.Now()
+	base, log := startBrisk(t, "--encodings", "br")
+	log.waitFor(t, regexp.MustCompile(`msg="precompression done"`), precompressTimeout)
+	t.Logf("brisk started and precompressed in %s", time.Since(start).Round(time.Millisecond))
+
+	// Chromium offers br and zstd only to secure origins. http://localhost
+	// is one, and is what a developer opens; Chromium 156 also treats
+	// http://127.0.0.1 as one.
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = net.JoinHostPort("localhost", u.Port())
+	u.Path = "/"
+
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox, // we run as root, where the sandbox cannot start
+		chromedp.Flag("disable-gpu", true),
+		chromedp.NoFirstRun,
+		// No traffic but to brisk: there may be no outside network. Even
+		// with these flags, Chromium 156 looks up accounts.google.com,
+		// clients2.google.com and update.googleapis.com, so resolve no name
+		// but localhost.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost"),
+		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
+		chromedp.UserDataDir(t.TempDir()),            // a fresh profile: nothing cached
+	)
+	defer cancelAlloc() // kills Chromium and waits for it
+	events := &browserEvents{wasm: map[network.RequestID]*wasmRequest{}}
+	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
+	defer cancelTab()
+	defer func() {
+		if t.Failed() {
+			console, _ := events.snapshot()
+			t.Logf("browser console (%d messages):\n%s", len(console), strings.Join(console, "\n"))
+		}
+	}()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
+		t.Fatalf("navigate to %s: %v", u, err)
+	}
+	state, err := chromedp.Run(ctx, chromedp.Poll[string](
+		`(s => s !== "loading" && s)(document.documentElement.dataset.wasm)`,
+		chromedp.WithPollingInterval(20*time.Millisecond),
+		chromedp.WithPollingTimeout(browserTimeout)))
+	if err != nil || state != "ready" {
+		pageError, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("error").textContent`))
+		t.Fatalf("data-wasm = %q (%v), want ready; page says %q", state, err, pageError)
+	}
+
+	// The glue falls back to WebAssembly.instantiate, and says so, when the
+	// browser refuses the response for streaming compilation.
+	console, wasm := events.snapshot()
+	for _, m := range console {
+		if strings.Contains(m, "instantiateStreaming") || strings.Contains(m, "application/wasm") {
+			t.Errorf("streaming compilation failed: %s", m)
+		}
+	}
+
+	if len(wasm) == 0 {
+		t.Fatalf("no request for %s seen", wasmPath)
+	}
+	for _, r := range wasm {
+		t.Logf("%s: sent Accept-Encoding %q, received %.0f bytes", wasmPath, r.acceptEncoding, r.wireBytes)
+		if r.resp == nil {
+			t.Errorf("%s: no response", wasmPath)
+			continue
+		}
+		if r.resp.Status != 200 || r.resp.MimeType != "application/wasm" {
+			t.Errorf("%s: %d %q, want 200 application/wasm", wasmPath, r.resp.Status, r.resp.MimeType)
+		}
+		for _, h := range []struct{ name, want string }{
+			{"Content-Encoding", "br"},
+			{"Vary", "Accept-Encoding"},
+		} {
+			if got := header(r.resp.Headers, h.name); got != h.want {
+				t.Errorf("%s: %s %q, want %q", wasmPath, h.name, got, h.want)
+			}
+		}
+	}
+
+	// Each click runs an export of the wasm module, and the page shows what
+	// it returned: the counter, and the Fibonacci number of it.
+	for _, step := range []struct {
+		click      string // button id; none for the state after start
+		count, fib string
+	}{
+		{"", "0", "0"},
+		{"increment", "1", "1"},
+		{"add", "11", "89"},
+		{"increment", "12", "144"},
+	} {
+		if step.click != "" {
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID(step.click))); err != nil {
+				t.Fatalf("click #%s: %v", step.click, err)
+			}
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+			`["count", "fib-n", "fib"].map(id => document.getElementById(id).textContent)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{step.count, step.count, step.fib}; !slices.Equal(got, want) {
+			t.Errorf("after click %q: count, fib-n, fib = %q, want %q", step.click, got, want)
+		}
+	}
+}
