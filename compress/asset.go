@@ -2,6 +2,7 @@ package compress
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -91,6 +92,20 @@ type Asset struct {
 	Compressible bool
 	Identity     Representation
 	variants     atomic.Pointer[[]Representation]
+	// stamp is the source file's size and mtime when it was read.
+	stamp fileStamp
+	// scheduled is set once encodes for this version are queued.
+	scheduled atomic.Bool
+	// ctx ends when a newer version replaces this one, or the file is
+	// gone: its encodes are wasted work then, and stop.
+	ctx    context.Context
+	retire context.CancelFunc
+}
+
+func newAsset(name string, modTime time.Time) *Asset {
+	ctx, cancel := context.WithCancel(context.Background())
+	kind := kindOf(name)
+	return &Asset{Path: name, MediaType: kind.mediaType, ModTime: modTime, Compressible: kind.compressible, ctx: ctx, retire: cancel}
 }
 
 // Variants returns the encodings finished so far, smallest first. The
@@ -141,7 +156,12 @@ func digest(data []byte) string {
 // served. A request reads one snapshot for its whole life, so it always
 // sends one complete version of one file.
 type Snapshot struct {
-	assets map[string]*Asset
+	assets   map[string]*Asset
+	fsys     fs.FS // what the snapshot was scanned from
+	manifest *manifest
+	// sidecars maps a source file to the sidecar files found beside it,
+	// by coding name, with what stat said of them.
+	sidecars map[string]map[string]fs.FileInfo
 }
 
 // Lookup returns the asset at a slash-separated path relative to the root.

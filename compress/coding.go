@@ -6,6 +6,7 @@ package compress
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,13 +41,14 @@ type Coding struct {
 	// cost ranks codings by encode time so that the cheap ones are
 	// scheduled first and clients get some compression within moments.
 	cost   int
-	encode func(src []byte) ([]byte, error)
+	encode func(ctx context.Context, src []byte) ([]byte, error)
 	decode func(enc []byte, limit int64) ([]byte, error)
 }
 
-// Encode returns src encoded with c.
-func (c *Coding) Encode(src []byte) ([]byte, error) {
-	out, err := c.encode(src)
+// Encode returns src encoded with c. Cancelling ctx stops a long encode
+// early (brotli 11 of a big wasm takes seconds), with ctx's error.
+func (c *Coding) Encode(ctx context.Context, src []byte) ([]byte, error) {
+	out, err := c.encode(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("%s encode: %w", c.Name, err)
 	}
@@ -61,6 +63,38 @@ func (c *Coding) Decode(enc []byte, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s decode: %w", c.Name, err)
 	}
 	return out, nil
+}
+
+// resettableWriter is a pooled stream encoder.
+type resettableWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
+
+// chunkSize is how much is encoded between checks for cancellation: about
+// a tenth of a second of brotli 11.
+const chunkSize = 64 << 10
+
+// encodeInChunks feeds src to w a chunk at a time, so that a cancelled
+// encode (its file was rebuilt meanwhile) stops within a chunk.
+func encodeInChunks(ctx context.Context, w resettableWriter, src []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(src) / 3)
+	w.Reset(&buf)
+	for rest := src; len(rest) > 0; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := min(len(rest), chunkSize)
+		if _, err := w.Write(rest[:n]); err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // ErrTooLarge reports a decoded stream longer than the caller allowed.
@@ -121,19 +155,10 @@ func brotliCoding(level Level) *Coding {
 		Name:   "br",
 		Suffix: ".br",
 		cost:   3,
-		encode: func(src []byte) ([]byte, error) {
-			var buf bytes.Buffer
-			buf.Grow(len(src) / 3)
+		encode: func(ctx context.Context, src []byte) ([]byte, error) {
 			w := pool.Get().(*brotli.Writer)
 			defer pool.Put(w)
-			w.Reset(&buf)
-			if _, err := w.Write(src); err != nil {
-				return nil, err
-			}
-			if err := w.Close(); err != nil {
-				return nil, err
-			}
-			return buf.Bytes(), nil
+			return encodeInChunks(ctx, w, src)
 		},
 		decode: func(enc []byte, limit int64) ([]byte, error) {
 			return readAllLimit(brotli.NewReader(bytes.NewReader(enc)), limit)
@@ -157,9 +182,14 @@ func zstdCoding(level Level) *Coding {
 		Name:   "zstd",
 		Suffix: ".zst",
 		cost:   2,
-		encode: func(src []byte) ([]byte, error) {
+		encode: func(ctx context.Context, src []byte) ([]byte, error) {
 			enc, err := encoder()
 			if err != nil {
+				return nil, err
+			}
+			// EncodeAll cannot stop midway; zstd at its best level takes a
+			// fraction of brotli's time, so only a start is refused.
+			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			return enc.EncodeAll(src, make([]byte, 0, len(src)/3)), nil
@@ -191,19 +221,10 @@ func gzipCoding(level Level) *Coding {
 		Name:   "gzip",
 		Suffix: ".gz",
 		cost:   1,
-		encode: func(src []byte) ([]byte, error) {
-			var buf bytes.Buffer
-			buf.Grow(len(src) / 3)
+		encode: func(ctx context.Context, src []byte) ([]byte, error) {
 			w := pool.Get().(*gzip.Writer)
 			defer pool.Put(w)
-			w.Reset(&buf)
-			if _, err := w.Write(src); err != nil {
-				return nil, err
-			}
-			if err := w.Close(); err != nil {
-				return nil, err
-			}
-			return buf.Bytes(), nil
+			return encodeInChunks(ctx, w, src)
 		},
 		decode: func(enc []byte, limit int64) ([]byte, error) {
 			r, err := gzip.NewReader(bytes.NewReader(enc))

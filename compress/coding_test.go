@@ -2,6 +2,7 @@ package compress
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -60,7 +61,7 @@ func TestCodingsRoundTrip(t *testing.T) {
 		}
 		for _, c := range codings {
 			for name, in := range inputs {
-				enc, err := c.Encode(in)
+				enc, err := c.Encode(context.Background(), in)
 				if err != nil {
 					t.Fatalf("%s/%s: %v", c.Name, name, err)
 				}
@@ -83,7 +84,7 @@ func TestDecodeLimit(t *testing.T) {
 	}
 	in := textLike(10_000, 3)
 	for _, c := range codings {
-		enc, err := c.Encode(in)
+		enc, err := c.Encode(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +134,7 @@ func TestZstdWindowAtMost8MB(t *testing.T) {
 	noise := randomBytes(9<<20, 4)
 	in := append(noise, noise[:2<<20]...)
 	c := zstdCoding(testLevel())
-	enc, err := c.Encode(in)
+	enc, err := c.Encode(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}

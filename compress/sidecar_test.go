@@ -206,7 +206,7 @@ func TestManifestDigestCheckedOnFirstRead(t *testing.T) {
 func TestForeignSidecars(t *testing.T) {
 	src := textLike(30_000, 1)
 	codings, _ := NewCodings("gzip", Best)
-	good, err := codings[0].Encode(src)
+	good, err := codings[0].Encode(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestForeignSidecars(t *testing.T) {
 
 func mustEncode(t *testing.T, c *Coding, data []byte) []byte {
 	t.Helper()
-	out, err := c.Encode(data)
+	out, err := c.Encode(context.Background(), data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -37,29 +38,64 @@ type Config struct {
 	// Precompress then stores each variant next to its file and records it
 	// in the manifest, as `brisk precompress` does. Serving never writes.
 	WriteSidecars *os.Root
+	// Transform, when set, rewrites a file's bytes as they are read, before
+	// hashing and encoding (dev mode injects its live-reload script this
+	// way). Sidecars encode untransformed bytes, so with a Transform none
+	// is trusted from the manifest: each is verified by decoding.
+	Transform func(name string, data []byte) []byte
+	// SettleAge is how long a file must have been left alone before a
+	// rescan reads it, so that a file still being written is not
+	// published half-done; 0 means 50 ms.
+	SettleAge time.Duration
 }
 
 // Store holds the current snapshot of one root.
 type Store struct {
-	fsys     fs.FS
-	cfg      Config
-	log      *slog.Logger
-	current  atomic.Pointer[Snapshot]
-	manifest *manifest
-	// manifestMu guards manifest while precompress workers record sidecars.
-	manifestMu sync.Mutex
-	// sidecars maps a source file to the sidecar files found beside it,
-	// by coding name, with what stat said of them at scan time.
-	sidecars map[string]map[string]fs.FileInfo
+	cfg Config
+	log *slog.Logger
+	// A Store reads either a fixed file system (the embedded site) or a
+	// directory, which it reopens when the directory is replaced.
+	fixed fs.FS
+	dir   string
+	root  *os.Root // guarded by scanMu
+
+	scanMu  sync.Mutex // one scan at a time
+	current atomic.Pointer[Snapshot]
+	// sem bounds encodes across overlapping Precompress runs to Workers.
+	sem        chan struct{}
+	manifestMu sync.Mutex // guards the snapshot's manifest while precompress records sidecars
+	changedMu  sync.Mutex
+	changed    chan struct{}
 }
 
 // Open scans fsys and publishes a snapshot that serves every file
 // uncompressed, plus every variant a valid manifest vouches for; call
 // Precompress for the rest. Dotfiles, dot-directories and sidecar files
-// (app.wasm.br beside app.wasm) are never part of a snapshot. For a
-// directory on disk, pass an fs.FS from os.Root so that symlinks cannot
-// lead outside it.
+// (app.wasm.br beside app.wasm) are never part of a snapshot.
 func Open(fsys fs.FS, cfg Config) (*Store, error) {
+	s := newStore(cfg)
+	s.fixed = fsys
+	return s, s.initialScan()
+}
+
+// OpenDir is Open for a directory on disk. It is read through os.Root, so
+// that no path, symlinks included, leads outside it, and Rescan and Watch
+// follow the directory even when a build tool replaces it whole.
+func OpenDir(dir string, cfg Config) (*Store, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(cfg)
+	s.dir, s.root = dir, root
+	return s, s.initialScan()
+}
+
+func newStore(cfg Config) *Store {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -69,21 +105,84 @@ func Open(fsys fs.FS, cfg Config) (*Store, error) {
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 5 * time.Second
 	}
+	if cfg.SettleAge <= 0 {
+		cfg.SettleAge = 50 * time.Millisecond
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{fsys: fsys, cfg: cfg, log: log}
-	snap, err := s.scan()
+	return &Store{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), changed: make(chan struct{})}
+}
+
+func (s *Store) initialScan() error {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	snap, _, err := s.scan(nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.current.Store(snap)
-	return s, nil
+	s.publish(snap)
+	return nil
 }
 
 // Snapshot returns the snapshot to serve now.
 func (s *Store) Snapshot() *Snapshot { return s.current.Load() }
+
+// Changed returns a channel that is closed when a snapshot newer than the
+// current one is published.
+func (s *Store) Changed() <-chan struct{} {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	return s.changed
+}
+
+// publish makes next the snapshot to serve, retires the versions it
+// replaced or dropped (stopping their encodes) and wakes Changed waiters.
+func (s *Store) publish(next *Snapshot) {
+	if prev := s.current.Swap(next); prev != nil {
+		for name, a := range prev.assets {
+			if next.assets[name] != a {
+				a.retire()
+			}
+		}
+	}
+	s.changedMu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.changedMu.Unlock()
+}
+
+// Rescan reads the root again and publishes a new snapshot if anything
+// changed. Files whose size and modification time did not change keep
+// their asset, variants and ETags; so do files rewritten with the same
+// bytes. unsettled is true when some file was still being written: its
+// previous version stays, and the caller should rescan shortly.
+func (s *Store) Rescan() (unsettled bool, err error) {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	prev := s.Snapshot()
+	next, unsettled, err := s.scan(prev)
+	if err != nil {
+		return false, err
+	}
+	if !sameAssets(prev, next) {
+		s.publish(next)
+	}
+	return unsettled, nil
+}
+
+func sameAssets(a, b *Snapshot) bool {
+	if len(a.assets) != len(b.assets) {
+		return false
+	}
+	for name, x := range a.assets {
+		if b.assets[name] != x {
+			return false
+		}
+	}
+	return true
+}
 
 // hidden reports whether a path element must never be served: dotfiles
 // hold secrets (.env) and repository data (.git).
@@ -93,15 +192,39 @@ func hidden(name string) bool { return strings.HasPrefix(name, ".") }
 // nginx, Caddy, tower-http) and brisk give precompressed files.
 var sidecarSuffixes = map[string]string{".br": "br", ".zst": "zstd", ".gz": "gzip"}
 
-func (s *Store) scan() (*Snapshot, error) {
-	man, err := readManifest(s.fsys)
+// fsys returns the file system to scan, reopening a directory that was
+// replaced (Trunk swaps a staging directory into dist/).
+func (s *Store) fsys() fs.FS {
+	if s.root == nil {
+		return s.fixed
+	}
+	onDisk, err1 := os.Stat(s.dir)
+	open, err2 := s.root.Stat(".")
+	if err1 == nil && (err2 != nil || !os.SameFile(onDisk, open)) {
+		if root, err := os.OpenRoot(s.dir); err == nil {
+			s.log.Info("root directory was replaced; following it", "root", s.dir)
+			s.root.Close()
+			s.root = root
+		}
+	}
+	return s.root.FS()
+}
+
+// scan builds a snapshot of the root. With prev (a rescan) it reuses every
+// asset whose file did not change, and leaves alone files that were
+// modified within SettleAge or changed while being read.
+func (s *Store) scan(prev *Snapshot) (snap *Snapshot, unsettled bool, err error) {
+	fsys := s.fsys()
+	man, err := readManifest(fsys)
 	if err != nil {
 		s.log.Warn("ignoring manifest; sidecars will be verified by decoding", "err", err)
 	}
-	s.manifest = man
+	if s.cfg.Transform != nil {
+		man = &manifest{Version: manifestVersion, Files: map[string]*manifestEntry{}}
+	}
 
 	files := map[string]fs.FileInfo{}
-	err = fs.WalkDir(s.fsys, ".", func(name string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if name == "." {
 				return fmt.Errorf("scan root: %w", err)
@@ -118,8 +241,10 @@ func (s *Store) scan() (*Snapshot, error) {
 		if d.IsDir() {
 			return nil
 		}
-		info, err := fs.Stat(s.fsys, name) // follows a symlink, within the root only
+		info, err := fs.Stat(fsys, name) // follows a symlink, within the root only
 		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// deleted while we walked
 		case err != nil:
 			s.log.Warn("skipping file", "path", name, "err", err)
 		case info.Mode().IsRegular():
@@ -130,65 +255,98 @@ func (s *Store) scan() (*Snapshot, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 
-	s.sidecars = map[string]map[string]fs.FileInfo{}
+	sidecars := map[string]map[string]fs.FileInfo{}
 	for name, info := range files {
 		for suffix, coding := range sidecarSuffixes {
 			src, ok := strings.CutSuffix(name, suffix)
 			if _, isSidecar := files[src]; ok && isSidecar {
-				if s.sidecars[src] == nil {
-					s.sidecars[src] = map[string]fs.FileInfo{}
+				if sidecars[src] == nil {
+					sidecars[src] = map[string]fs.FileInfo{}
 				}
-				s.sidecars[src][coding] = info
+				sidecars[src][coding] = info
 				delete(files, name)
 			}
 		}
 	}
 
-	assets := make(map[string]*Asset, len(files))
+	snap = &Snapshot{assets: make(map[string]*Asset, len(files)), fsys: fsys, manifest: man, sidecars: sidecars}
 	for name, info := range files {
-		a, err := s.newAsset(name, info)
-		if err != nil {
-			s.log.Warn("skipping file", "path", name, "err", err)
+		var old *Asset
+		if prev != nil {
+			old = prev.assets[name]
+		}
+		if old != nil && old.stamp.matches(info) {
+			snap.assets[name] = old
 			continue
 		}
-		assets[name] = a
+		a, settled, err := s.readAsset(snap, name, info, prev != nil)
+		switch {
+		case err != nil:
+			s.log.Warn("skipping file", "path", name, "err", err)
+			continue
+		case !settled:
+			unsettled = true
+			a = old // keep serving the previous version, if any
+		case old != nil && old.Identity.Digest == a.Identity.Digest:
+			a = old // rewritten with the same bytes: keep variants and ETags
+		}
+		if a != nil {
+			snap.assets[name] = a
+		}
 	}
-	return &Snapshot{assets: assets}, nil
+	return snap, unsettled, nil
 }
 
-// newAsset describes one file. When the manifest vouches for it, nothing is
-// read now; otherwise the file is read and hashed.
-func (s *Store) newAsset(name string, info fs.FileInfo) (*Asset, error) {
-	kind := kindOf(name)
-	a := &Asset{
-		Path:         name,
-		MediaType:    kind.mediaType,
-		ModTime:      info.ModTime(),
-		Compressible: kind.compressible && info.Size() >= s.cfg.MinSize,
+// readAsset describes one file. When the manifest vouches for it, nothing
+// is read now; otherwise the file is read and hashed. With checkSettled,
+// a file modified within SettleAge, or that changes while it is read, is
+// reported unsettled.
+func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled bool) (a *Asset, settled bool, err error) {
+	if checkSettled && time.Since(info.ModTime()) < s.cfg.SettleAge {
+		return nil, false, nil
 	}
-	if e := s.manifest.Files[name]; e != nil && e.matches(info) {
-		a.Identity = onDisk(s.fsys, name, "", e.Digest, e.Size)
+	a = newAsset(name, info.ModTime())
+	a.stamp = stampOf(info, "")
+	if time.Since(info.ModTime()) < s.cfg.SettleAge {
+		// Modification times are coarse (a clock tick): a rewrite of the
+		// same size soon after could carry the same stamp. Do not vouch
+		// for this read; the next rescan reads the file again.
+		a.stamp = fileStamp{Size: -1}
+	}
+	a.Compressible = a.Compressible && info.Size() >= s.cfg.MinSize
+	if e := snap.manifest.Files[name]; e != nil && e.matches(info) {
+		a.Identity = onDisk(snap.fsys, name, "", e.Digest, e.Size)
 		for _, c := range s.cfg.Codings {
-			v, side := e.Variants[c.Name], s.sidecars[name][c.Name]
+			v, side := e.Variants[c.Name], snap.sidecars[name][c.Name]
 			if v != nil && !v.Dropped && v.matches(side) {
-				a.addVariant(onDisk(s.fsys, name+c.Suffix, c.Name, v.Digest, v.Size))
+				a.addVariant(onDisk(snap.fsys, name+c.Suffix, c.Name, v.Digest, v.Size))
 			}
 		}
-		return a, nil
+		return a, true, nil
 	}
-	data, err := fs.ReadFile(s.fsys, name)
+	data, err := fs.ReadFile(snap.fsys, name)
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if checkSettled {
+		after, err := fs.Stat(snap.fsys, name)
+		if err != nil || !a.stamp.matches(after) || int64(len(data)) != info.Size() {
+			return nil, false, nil
+		}
+	}
+	if s.cfg.Transform != nil {
+		data = s.cfg.Transform(name, data)
 	}
 	a.Identity = InMemory("", data)
-	return a, nil
+	return a, true, nil
 }
 
 // encodeJob is one coding of one asset.
 type encodeJob struct {
+	snap   *Snapshot
 	asset  *Asset
 	coding *Coding
 }
@@ -222,12 +380,12 @@ func (s *Store) Precompress(ctx context.Context) []FileReport {
 	snap := s.Snapshot()
 	var jobs []encodeJob
 	for _, a := range snap.assets {
-		if !a.Compressible {
-			continue
+		if !a.Compressible || !a.scheduled.CompareAndSwap(false, true) {
+			continue // already done, or being done by another run
 		}
 		for _, c := range s.cfg.Codings {
-			if !s.settled(a, c) {
-				jobs = append(jobs, encodeJob{a, c})
+			if !settled(snap, a, c) {
+				jobs = append(jobs, encodeJob{snap, a, c})
 			}
 		}
 	}
@@ -256,7 +414,9 @@ func (s *Store) Precompress(ctx context.Context) []FileReport {
 	for range min(s.cfg.Workers, len(jobs)) {
 		wg.Go(func() {
 			for j := range queue {
-				r := s.produce(j, start)
+				s.sem <- struct{}{}
+				r := s.produce(ctx, j, start)
+				<-s.sem
 				done.Add(1)
 				mu.Lock()
 				results[j.asset] = append(results[j.asset], r)
@@ -292,13 +452,13 @@ feed:
 
 // settled reports whether a already has coding c, or the manifest says
 // encoding it does not pay.
-func (s *Store) settled(a *Asset, c *Coding) bool {
+func settled(snap *Snapshot, a *Asset, c *Coding) bool {
 	for _, v := range a.Variants() {
 		if v.Coding == c.Name {
 			return true
 		}
 	}
-	e := s.manifest.Files[a.Path]
+	e := snap.manifest.Files[a.Path]
 	v := e.variant(c.Name)
 	return v != nil && v.Dropped && e.Digest == a.Identity.Digest
 }
@@ -312,9 +472,17 @@ func (e *manifestEntry) variant(coding string) *manifestVariant {
 
 // produce makes one variant, from a verified sidecar or by encoding, and
 // publishes it if it is smaller than the source.
-func (s *Store) produce(j encodeJob, start time.Time) (r VariantReport) {
+func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r VariantReport) {
 	r.Coding = j.coding.Name
 	defer func() { r.Elapsed = time.Since(start) }()
+	// Stop when the run is cancelled or this version of the file is
+	// replaced: encoding it further is wasted work.
+	encodeCtx, cancel := context.WithCancel(j.asset.ctx)
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	if r.Err = encodeCtx.Err(); r.Err != nil {
+		return r
+	}
 	src, err := j.asset.Identity.Bytes()
 	if err != nil {
 		r.Err = err
@@ -325,9 +493,13 @@ func (s *Store) produce(j encodeJob, start time.Time) (r VariantReport) {
 	r.Source = "sidecar"
 	if !fromSidecar {
 		r.Source = "encoded"
-		if out, err = j.coding.Encode(src); err != nil {
+		if out, err = j.coding.Encode(encodeCtx, src); err != nil {
 			r.Err = err
-			s.log.Error("encode failed", "path", j.asset.Path, "coding", j.coding.Name, "err", err)
+			if encodeCtx.Err() != nil {
+				s.log.Debug("encode cancelled", "path", j.asset.Path, "coding", j.coding.Name)
+			} else {
+				s.log.Error("encode failed", "path", j.asset.Path, "coding", j.coding.Name, "err", err)
+			}
 			return r
 		}
 	}
@@ -349,11 +521,11 @@ func (s *Store) produce(j encodeJob, start time.Time) (r VariantReport) {
 // it decodes to exactly src. Sidecars from other tools, or from an older
 // build, are trusted only this way.
 func (s *Store) verifiedSidecar(j encodeJob, src []byte) ([]byte, bool) {
-	if s.sidecars[j.asset.Path][j.coding.Name] == nil {
+	if j.snap.sidecars[j.asset.Path][j.coding.Name] == nil {
 		return nil, false
 	}
 	name := j.asset.Path + j.coding.Suffix
-	enc, err := fs.ReadFile(s.fsys, name)
+	enc, err := fs.ReadFile(j.snap.fsys, name)
 	if err == nil {
 		var plain []byte
 		if plain, err = j.coding.Decode(enc, int64(len(src))); err == nil && string(plain) != string(src) {
@@ -392,17 +564,17 @@ func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
 	if err != nil {
 		return err
 	}
-	s.recordVariant(j.asset, srcInfo, j.coding.Name, v)
+	s.recordVariant(j.snap.manifest, j.asset, srcInfo, j.coding.Name, v)
 	return nil
 }
 
-func (s *Store) recordVariant(a *Asset, srcInfo fs.FileInfo, coding string, v *manifestVariant) {
+func (s *Store) recordVariant(man *manifest, a *Asset, srcInfo fs.FileInfo, coding string, v *manifestVariant) {
 	s.manifestMu.Lock()
 	defer s.manifestMu.Unlock()
-	e := s.manifest.Files[a.Path]
+	e := man.Files[a.Path]
 	if e == nil || e.Digest != a.Identity.Digest || !e.matches(srcInfo) {
 		e = &manifestEntry{fileStamp: stampOf(srcInfo, a.Identity.Digest), Variants: map[string]*manifestVariant{}}
-		s.manifest.Files[a.Path] = e
+		man.Files[a.Path] = e
 	}
 	e.Variants[coding] = v
 }
@@ -412,16 +584,16 @@ func (s *Store) writeManifest() error {
 	s.manifestMu.Lock()
 	defer s.manifestMu.Unlock()
 	snap := s.Snapshot()
-	for name := range s.manifest.Files {
+	for name := range snap.manifest.Files {
 		if _, ok := snap.Lookup(name); !ok {
-			delete(s.manifest.Files, name)
+			delete(snap.manifest.Files, name)
 		}
 	}
-	data, err := json.MarshalIndent(s.manifest, "", " ")
+	data, err := json.MarshalIndent(snap.manifest, "", " ")
 	if err != nil {
 		return err
 	}
-	if old, err := fs.ReadFile(s.fsys, ManifestName); err == nil && string(old) == string(data) {
+	if old, err := fs.ReadFile(snap.fsys, ManifestName); err == nil && string(old) == string(data) {
 		return nil // nothing changed: rewrite nothing
 	}
 	return writeAtomic(s.cfg.WriteSidecars, ManifestName, data, 0o644)

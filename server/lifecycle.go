@@ -33,7 +33,9 @@ func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
 // byte, so a slow download keeps the server up.
 func (a *activity) track(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().URL.Path == HealthPath {
+		// Health checks are not traffic, and an open dev page's
+		// live-reload stream must not keep brisk up forever.
+		if p := c.Request().URL.Path; p == HealthPath || p == LiveReloadPath {
 			return next(c)
 		}
 		a.inflight.Add(1)

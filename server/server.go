@@ -43,6 +43,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for requests in flight;
 	// 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// LiveReload serves LiveReloadPath, for pages whose HTML carries the
+	// script from InjectLiveReload. The Source must be a Changer.
+	LiveReload bool
 }
 
 // Server serves the current snapshot of a Source.
@@ -55,6 +58,9 @@ type Server struct {
 	openConns atomic.Int64
 	mu        sync.Mutex
 	listeners []net.Listener
+	// stopping is closed when Shutdown starts, ending event streams.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
@@ -83,7 +89,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, echo: echo.New()}
+	s := &Server{cfg: cfg, log: log, echo: echo.New(), stopping: make(chan struct{})}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -96,6 +102,9 @@ func New(cfg Config) *Server {
 	}))
 	s.echo.Use(s.activity.track)
 	s.echo.Match([]string{http.MethodGet, http.MethodHead}, HealthPath, s.health)
+	if cfg.LiveReload {
+		s.echo.GET(LiveReloadPath, s.liveReload)
+	}
 	s.echo.Any("/*", s.serveAsset)
 	s.http = &http.Server{
 		Handler:           s.echo,
@@ -132,6 +141,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // too: it turns keep-alive off (each response then closes its connection),
 // closes idle keep-alive connections, and waits.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stoppingOnce.Do(func() { close(s.stopping) })
 	s.mu.Lock()
 	listeners := s.listeners
 	s.mu.Unlock()

@@ -26,7 +26,7 @@ func addCommonFlags(fset *flag.FlagSet) *commonFlags {
 }
 
 // resolve checks the values and builds the logger and codings.
-func (c *commonFlags) resolve(stderr io.Writer) (*slog.Logger, []*compress.Coding, error) {
+func (c *commonFlags) resolve(stderr io.Writer, level compress.Level) (*slog.Logger, []*compress.Coding, error) {
 	opts := &slog.HandlerOptions{Level: c.logLevel}
 	var log *slog.Logger
 	switch *c.logFormat {
@@ -37,7 +37,7 @@ func (c *commonFlags) resolve(stderr io.Writer) (*slog.Logger, []*compress.Codin
 	default:
 		return nil, nil, fmt.Errorf("--log-format %q: want text or json", *c.logFormat)
 	}
-	codings, err := compress.NewCodings(*c.encodings, compress.Best)
+	codings, err := compress.NewCodings(*c.encodings, level)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--encodings: %w", err)
 	}

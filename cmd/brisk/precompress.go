@@ -40,7 +40,7 @@ func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if len(positional) != 1 {
 		return usageError(stderr, "precompress", fmt.Errorf("want one ROOT, got %d arguments", len(positional)))
 	}
-	log, codings, err := common.resolve(stderr)
+	log, codings, err := common.resolve(stderr, compress.Best)
 	if err != nil {
 		return usageError(stderr, "precompress", err)
 	}

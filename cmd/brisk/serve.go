@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/brisk-server/brisk/compress"
@@ -27,8 +28,10 @@ Flags:
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fset.String("addr", ":8080", "`address` to listen on")
+	addr := fset.String("addr", ":8080", "`address` to listen on (with --dev: 127.0.0.1:8080)")
 	common := addCommonFlags(fset)
+	watch := fset.Bool("watch", true, "follow changes under ROOT and serve rebuilt files at once")
+	dev := fset.Bool("dev", false, "local development: fast encoder levels, no caching, live reload, listen on localhost")
 	idleTimeout := fset.Duration("idle-timeout", 0, "exit 0 after this long without requests (health checks aside); 0 = never")
 	shutdownTimeout := fset.Duration("shutdown-timeout", server.DefaultShutdownTimeout, "how long requests in flight may take to finish when stopping")
 
@@ -47,17 +50,38 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(positional) > 1 {
 		return usageError(stderr, "serve", fmt.Errorf("want at most one ROOT, got %d arguments", len(positional)))
 	}
-	log, codings, err := common.resolve(stderr)
+	level, cacheControl := compress.Best, server.DefaultCacheControl
+	if *dev {
+		// A rebuilt 4 MB wasm must be served compressed within a fraction
+		// of a second, and the browser must never keep an old build.
+		level, cacheControl = compress.Fast, "no-store"
+		if !flagSet(fset, "addr") {
+			*addr = "127.0.0.1:8080"
+		}
+	}
+	log, codings, err := common.resolve(stderr, level)
 	if err != nil {
 		return usageError(stderr, "serve", err)
 	}
-	fsys, rootName, err := openRoot(positional)
-	if err != nil {
-		return usageError(stderr, "serve", err)
+	cfg := compress.Config{Codings: codings, Logger: log}
+	if *dev {
+		cfg.Transform = server.InjectLiveReload
+	}
+	rootName := "embedded demo"
+	if len(positional) == 1 {
+		rootName = positional[0]
+		if err := checkDir(rootName); err != nil {
+			return usageError(stderr, "serve", err)
+		}
 	}
 
 	started := time.Now()
-	store, err := compress.Open(fsys, compress.Config{Codings: codings, Logger: log})
+	var store *compress.Store
+	if len(positional) == 0 {
+		store, err = compress.Open(site.FS(), cfg)
+	} else {
+		store, err = compress.OpenDir(rootName, cfg)
+	}
 	if err != nil {
 		log.Error("cannot read root", "root", rootName, "err", err)
 		return exitFailure
@@ -68,15 +92,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	srv := server.New(server.Config{
-		Source: store, Logger: log, Started: started,
-		IdleTimeout: *idleTimeout, ShutdownTimeout: *shutdownTimeout,
+		Source: store, Logger: log, Started: started, CacheControl: cacheControl,
+		IdleTimeout: *idleTimeout, ShutdownTimeout: *shutdownTimeout, LiveReload: *dev,
 	})
+	url := "http://" + displayAddr(ln.Addr())
 	log.Info("serving", "root", rootName, "files", store.Snapshot().Len(),
-		"url", "http://"+displayAddr(ln.Addr()), "startup", time.Since(started).Round(time.Microsecond))
+		"url", url, "startup", time.Since(started).Round(time.Microsecond))
+	if *dev {
+		fmt.Fprintf(stdout, "brisk --dev: open %s/ (reloads on every rebuild)\n", strings.Replace(url, "127.0.0.1", "localhost", 1))
+	}
 
 	precompressCtx, cancelPrecompress := context.WithCancel(ctx)
 	defer cancelPrecompress()
 	go store.Precompress(precompressCtx)
+	if *watch && len(positional) == 1 {
+		go func() {
+			if err := store.Watch(precompressCtx); err != nil {
+				log.Warn("not watching for changes", "err", err)
+			}
+		}()
+	}
 
 	reason, err := srv.Run(ctx, ln)
 	switch {
@@ -94,16 +129,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// openRoot returns the file system to serve and a name for it in logs.
-func openRoot(positional []string) (fs.FS, string, error) {
-	if len(positional) == 0 {
-		return site.FS(), "embedded demo", nil
-	}
-	root, err := openDir(positional[0])
+// checkDir reports a ROOT that cannot be served, in one line.
+func checkDir(dir string) error {
+	root, err := openDir(dir)
 	if err != nil {
-		return nil, "", err
+		return err
 	}
-	return root.FS(), positional[0], nil
+	return root.Close()
+}
+
+// flagSet reports whether a flag was given on the command line or in the
+// environment (parseFlags sets those through the FlagSet too), rather than
+// left at its default.
+func flagSet(fset *flag.FlagSet, name string) bool {
+	set := false
+	fset.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // openDir opens a site directory through os.Root, which refuses any path,
