@@ -45,7 +45,8 @@ type Config struct {
 	Transform func(name string, data []byte) []byte
 	// SettleAge is how long a file must have been left alone before a
 	// rescan reads it, so that a file still being written is not
-	// published half-done; 0 means 50 ms.
+	// published half-done; 0 means 100 ms. A file that was truncated to
+	// nothing is given emptySettleAge: it is most likely being rewritten.
 	SettleAge time.Duration
 }
 
@@ -106,7 +107,7 @@ func newStore(cfg Config) *Store {
 		cfg.ProgressEvery = 5 * time.Second
 	}
 	if cfg.SettleAge <= 0 {
-		cfg.SettleAge = 50 * time.Millisecond
+		cfg.SettleAge = 100 * time.Millisecond
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -282,7 +283,11 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, unsettled bool, err error)
 			snap.assets[name] = old
 			continue
 		}
-		a, settled, err := s.readAsset(snap, name, info, prev != nil)
+		settleAge := s.cfg.SettleAge
+		if old != nil && info.Size() == 0 && old.Identity.Size > 0 {
+			settleAge = max(settleAge, emptySettleAge)
+		}
+		a, settled, err := s.readAsset(snap, name, info, prev != nil, settleAge)
 		switch {
 		case err != nil:
 			s.log.Warn("skipping file", "path", name, "err", err)
@@ -300,12 +305,17 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, unsettled bool, err error)
 	return snap, unsettled, nil
 }
 
+// emptySettleAge is how long a file that went from some bytes to none must
+// stay empty before it is published: truncate-and-write leaves a file
+// empty until the first write, and a busy machine can stall a writer.
+const emptySettleAge = time.Second
+
 // readAsset describes one file. When the manifest vouches for it, nothing
 // is read now; otherwise the file is read and hashed. With checkSettled,
 // a file modified within SettleAge, or that changes while it is read, is
 // reported unsettled.
-func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled bool) (a *Asset, settled bool, err error) {
-	if checkSettled && time.Since(info.ModTime()) < s.cfg.SettleAge {
+func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled bool, settleAge time.Duration) (a *Asset, settled bool, err error) {
+	if checkSettled && time.Since(info.ModTime()) < settleAge {
 		return nil, false, nil
 	}
 	a = newAsset(name, info.ModTime())

@@ -23,6 +23,7 @@ type drainListener struct {
 	handOnce   sync.Once
 	closed     chan struct{}
 	closeOnce  sync.Once
+	drainOnce  sync.Once
 }
 
 func newDrainListener(ln *net.TCPListener) *drainListener {
@@ -56,8 +57,13 @@ func (l *drainListener) Close() error {
 }
 
 // drain stops listening and returns once every connection that was queued
-// has been handed to the server, or after timeout.
+// has been handed to the server, or after timeout. Only the first call
+// does anything.
 func (l *drainListener) drain(warn func(msg string, args ...any), timeout time.Duration) {
+	l.drainOnce.Do(func() { l.drainQueue(warn, timeout) })
+}
+
+func (l *drainListener) drainQueue(warn func(msg string, args ...any), timeout time.Duration) {
 	l.draining.Store(true)
 	conns, err := takeQueueAndShut(l.TCPListener)
 	if err != nil {

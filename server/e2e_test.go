@@ -19,11 +19,17 @@ import (
 // startServer runs a Server on a real loopback listener, as brisk does.
 func startServer(t *testing.T, src Source) string {
 	t.Helper()
+	return strings.TrimPrefix(newLoopbackServer(t, New(Config{Source: src})), "http://")
+}
+
+// newLoopbackServer serves srv on a loopback port until the test ends and
+// returns its base URL.
+func newLoopbackServer(t *testing.T, srv *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{Source: src})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -34,7 +40,7 @@ func startServer(t *testing.T, src Source) string {
 			t.Error(err)
 		}
 	})
-	return ln.Addr().String()
+	return "http://" + ln.Addr().String()
 }
 
 // rawGet sends target byte for byte, so that no client library cleans or

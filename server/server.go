@@ -55,7 +55,7 @@ type Server struct {
 	echo      *echo.Echo
 	http      *http.Server
 	activity  activity
-	openConns atomic.Int64
+	conns     sync.Map // net.Conn → *connState, for Shutdown
 	mu        sync.Mutex
 	listeners []net.Listener
 	// stopping is closed when Shutdown starts, ending event streams.
@@ -112,7 +112,7 @@ func New(cfg Config) *Server {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState:         s.countConns,
+		ConnState:         s.trackConn,
 	}
 	return s
 }
@@ -155,26 +155,60 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.http.SetKeepAlivesEnabled(false)
 	poll := time.NewTicker(5 * time.Millisecond)
 	defer poll.Stop()
-	for s.openConns.Load() > 0 {
+	for {
+		open := s.closeIdle(time.Now())
+		if open == 0 {
+			return s.http.Close()
+		}
 		select {
 		case <-ctx.Done():
 			s.http.Close()
-			return fmt.Errorf("shutdown: %d connections still open: %w", s.openConns.Load(), ctx.Err())
+			return fmt.Errorf("shutdown: %d connections still open: %w", open, ctx.Err())
 		case <-poll.C:
 		}
 	}
-	return s.http.Close()
 }
 
-// countConns follows connection states so that Shutdown knows when all
-// connections are gone.
-func (s *Server) countConns(_ net.Conn, state http.ConnState) {
+// newConnGrace is how long a connection accepted while brisk stops may take
+// to send its request. Clients send at once; a connection that stays
+// silent longer is a speculative one a client opened in advance.
+const newConnGrace = time.Second
+
+// connState is what Shutdown needs to know of one connection. Updates are
+// atomic: the hook runs for every request.
+type connState struct {
+	state atomic.Int32 // http.ConnState
+	since atomic.Int64 // unix nanoseconds of the last change
+}
+
+func (s *Server) trackConn(c net.Conn, state http.ConnState) {
 	switch state {
-	case http.StateNew:
-		s.openConns.Add(1)
 	case http.StateClosed, http.StateHijacked:
-		s.openConns.Add(-1)
+		s.conns.Delete(c)
+		return
+	case http.StateNew:
+		s.conns.Store(c, &connState{})
 	}
+	if v, ok := s.conns.Load(c); ok {
+		cs := v.(*connState)
+		cs.state.Store(int32(state))
+		cs.since.Store(time.Now().UnixNano())
+	}
+}
+
+// closeIdle closes connections with nothing to answer (idle keep-alive
+// ones, and new ones silent past newConnGrace) and counts those left.
+func (s *Server) closeIdle(now time.Time) (open int) {
+	s.conns.Range(func(k, v any) bool {
+		cs := v.(*connState)
+		state, since := http.ConnState(cs.state.Load()), time.Unix(0, cs.since.Load())
+		if state == http.StateIdle || (state == http.StateNew && now.Sub(since) > newConnGrace) {
+			k.(net.Conn).Close()
+		}
+		open++
+		return true
+	})
+	return open
 }
 
 func (s *Server) serveAsset(c echo.Context) error {
