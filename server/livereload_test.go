@@ -53,7 +53,7 @@ func TestLiveReloadStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{Source: store, LiveReload: true, CacheControl: "no-store"})
+	srv := New(Config{Source: store, LiveReload: true, Cache: CachePolicy{Default: "no-store", NoImmutable: true}})
 	ts := newLoopbackServer(t, srv)
 
 	page := do(t, srv, "GET", "/")

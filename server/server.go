@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,18 +27,16 @@ type Source interface {
 	Snapshot() *compress.Snapshot
 }
 
-// DefaultCacheControl makes browsers revalidate every time. With strong
-// ETags a revalidation is a cheap 304, and a deploy is visible at once.
-const DefaultCacheControl = "no-cache"
-
 // Config wires a Server.
 type Config struct {
 	Source Source
 	Logger *slog.Logger // nil discards
 	// Started stands in for the modification time of files that have
 	// none, such as the embedded demo site.
-	Started      time.Time
-	CacheControl string // "" means DefaultCacheControl
+	Started time.Time
+	// Cache decides Cache-Control per file; the zero value makes hashed
+	// bundles immutable and revalidates the rest.
+	Cache CachePolicy
 	// IdleTimeout makes Run return after this long without requests
 	// (health checks aside); 0 means never.
 	IdleTimeout time.Duration
@@ -46,6 +46,22 @@ type Config struct {
 	// LiveReload serves LiveReloadPath, for pages whose HTML carries the
 	// script from InjectLiveReload. The Source must be a Changer.
 	LiveReload bool
+	// Upstream receives every request that names no file of the site:
+	// the Leptos SSR server, say. Nil means such requests get 404.
+	Upstream *url.URL
+	// UpstreamReady, if set, is closed once the upstream accepts
+	// connections (a child brisk started); proxied requests wait for it.
+	UpstreamReady <-chan struct{}
+	// Fallback names the file served, with 200, for a GET or HEAD of a
+	// path that is not a file, has no extension and accepts HTML: the
+	// index.html of a single-page app. "" means 404.
+	Fallback string
+	// BasePath serves the site under a prefix ("/app/"); "" means "/".
+	BasePath string
+	// CrossOriginIsolation sends COOP and COEP headers on every
+	// response, which browsers require for SharedArrayBuffer (wasm
+	// threads).
+	CrossOriginIsolation bool
 }
 
 // Server serves the current snapshot of a Source.
@@ -61,6 +77,9 @@ type Server struct {
 	// stopping is closed when Shutdown starts, ending event streams.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
+	basePath     string // always starts and ends with "/"
+	proxy        http.Handler
+	hints        atomic.Pointer[hintCache]
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
@@ -76,9 +95,6 @@ const (
 
 // New builds a Server; it does not listen until Serve.
 func New(cfg Config) *Server {
-	if cfg.CacheControl == "" {
-		cfg.CacheControl = DefaultCacheControl
-	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -89,7 +105,10 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, echo: echo.New(), stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, echo: echo.New(), stopping: make(chan struct{}), basePath: cleanBase(cfg.BasePath)}
+	if cfg.Upstream != nil {
+		s.proxy = newProxy(cfg.Upstream, cfg.UpstreamReady, log)
+	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -101,6 +120,9 @@ func New(cfg Config) *Server {
 		},
 	}))
 	s.echo.Use(s.activity.track)
+	if cfg.CrossOriginIsolation {
+		s.echo.Use(crossOriginIsolation)
+	}
 	s.echo.Match([]string{http.MethodGet, http.MethodHead}, HealthPath, s.health)
 	if cfg.LiveReload {
 		s.echo.GET(LiveReloadPath, s.liveReload)
@@ -213,23 +235,64 @@ func (s *Server) closeIdle(now time.Time) (open int) {
 
 func (s *Server) serveAsset(c echo.Context) error {
 	r := c.Request()
-	name, status := assetName(r.URL.Path)
-	if status != 0 {
+	rest, inBase := strings.CutPrefix(r.URL.Path, s.basePath)
+	if !inBase {
+		if r.URL.Path+"/" == s.basePath && readOnly(r.Method) {
+			return c.Redirect(http.StatusMovedPermanently, withQuery(s.basePath, r.URL.RawQuery))
+		}
+		return s.notFile(c, http.StatusNotFound)
+	}
+	name, status := assetName("/" + rest)
+	switch status {
+	case 0:
+	case http.StatusNotFound: // a hidden name: not the site's, maybe the upstream's
+		return s.notFile(c, status)
+	default:
 		return echo.NewHTTPError(status).SetInternal(fmt.Errorf("rejected path %q", r.URL.Path))
 	}
 	snap := s.cfg.Source.Snapshot()
 	a, ok := snap.Lookup(name)
 	if !ok {
 		if _, isDir := snap.Lookup(name + "/" + indexFile); isDir && readOnly(r.Method) {
-			return c.Redirect(http.StatusMovedPermanently, withQuery("/"+name+"/", r.URL.RawQuery))
+			return c.Redirect(http.StatusMovedPermanently, withQuery(s.basePath+name+"/", r.URL.RawQuery))
 		}
-		return echo.NewHTTPError(http.StatusNotFound)
+		if a, ok = s.fallback(c, snap, name); !ok {
+			return s.notFile(c, http.StatusNotFound)
+		}
 	}
 	if !readOnly(r.Method) {
 		c.Response().Header().Set("Allow", "GET, HEAD")
 		return echo.NewHTTPError(http.StatusMethodNotAllowed)
 	}
+	return s.send(c, snap, a)
+}
 
+// notFile answers a request that names no file of the site: the upstream
+// gets it, if there is one.
+func (s *Server) notFile(c echo.Context, status int) error {
+	if s.proxy != nil {
+		s.proxy.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+	return echo.NewHTTPError(status)
+}
+
+// send writes one asset: negotiation, headers, conditionals, range, body.
+func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset) error {
+	r := c.Request()
+	name := a.Path
+	if strings.HasPrefix(a.MediaType, "text/html") {
+		if links := s.linkHeader(snap, name, a); links != "" {
+			c.Response().Header().Set("Link", links)
+			if r.Method == http.MethodGet {
+				// 103 Early Hints first, with the Link header alone, so
+				// the browser starts on the wasm while the page is on
+				// its way. It goes to the underlying writer: echo would
+				// take it for the final status.
+				c.Response().Writer.WriteHeader(http.StatusEarlyHints)
+			}
+		}
+	}
 	h := c.Response().Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	if a.Compressible {
@@ -249,7 +312,7 @@ func (s *Server) serveAsset(c echo.Context) error {
 	h.Set("Content-Type", a.MediaType)
 	h.Set("Etag", etag)
 	h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
-	h.Set("Cache-Control", s.cfg.CacheControl)
+	h.Set("Cache-Control", s.cfg.Cache.For(name))
 	h.Set("Accept-Ranges", "bytes")
 	if rep.Coding != "" {
 		h.Set("Content-Encoding", rep.Coding)
@@ -308,6 +371,15 @@ func (s *Server) serveAsset(c echo.Context) error {
 // readOnly reports the methods a static file answers.
 func readOnly(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead
+}
+
+// cleanBase makes a base path start and end with exactly one "/".
+func cleanBase(p string) string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "/"
+	}
+	return "/" + p + "/"
 }
 
 func withQuery(p, rawQuery string) string {

@@ -33,18 +33,24 @@ func main() {
 // default kill signal) or SIGTERM, which starts a graceful drain. A second
 // signal means the operator will not wait: exit at once.
 func stopOnSignal() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-signals
-		cancel()
+		cancel(stopSignal{<-signals})
 		sig := <-signals
 		fmt.Fprintf(os.Stderr, "brisk: second %v, exiting now\n", sig)
+		killChildren()
 		os.Exit(exitFailure)
 	}()
 	return ctx
 }
+
+// stopSignal is the cause of a context cancelled by a signal, so that the
+// same signal can be forwarded to a child.
+type stopSignal struct{ os.Signal }
+
+func (s stopSignal) Error() string { return "received " + s.String() }
 
 const usage = `brisk serves a WebAssembly app's files precompressed with brotli, zstd and gzip.
 

@@ -117,6 +117,25 @@ func TestServeDirectoryFromEnvAndFlags(t *testing.T) {
 	}
 }
 
+// Without ROOT, an SSR setup finds its site where Leptos says it is.
+func TestSiteRootFromLeptosEnv(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "marker.txt"), []byte("from LEPTOS_SITE_ROOT"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LEPTOS_SITE_ROOT", dir)
+	base, _ := startBrisk(t, "--encodings", "gzip")
+	resp, err := http.Get(base + "/marker.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "from LEPTOS_SITE_ROOT" {
+		t.Errorf("GET /marker.txt = %d %q", resp.StatusCode, b)
+	}
+}
+
 // A command line that cannot work exits 2 with one line naming the problem.
 func TestUsageErrors(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file.txt")
@@ -143,6 +162,13 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log level", []string{"serve", "--log-level", "loud"}, nil, "log-level"},
 		{"bad env value", []string{"serve"}, map[string]string{"BRISK_LOG_LEVEL": "loud"}, "BRISK_LOG_LEVEL"},
 		{"flag missing its value", []string{"serve", "--addr"}, nil, "flag needs an argument"},
+		{"upstream not http", []string{"serve", "--upstream", "ftp://x"}, nil, "want an http:// or https:// URL"},
+		{"exec and upstream", []string{"serve", "--upstream", "http://x", "--exec", "app"}, nil, "exclude each other"},
+		{"exec twice", []string{"serve", "--exec", "app", "--", "app"}, nil, "either with --exec or after --"},
+		{"spa with upstream", []string{"serve", "--spa", "--upstream", "http://x"}, nil, "exclude each other"},
+		{"bad base path", []string{"serve", "--base-path", "app?x"}, nil, "--base-path"},
+		{"bad cache rule", []string{"serve", "--cache-control", "*.wasm"}, nil, "want GLOB=VALUE"},
+		{"no target/site for an SSR app", []string{"serve", "--upstream", "http://127.0.0.1:1"}, nil, "target/site"},
 	}
 	if os.Geteuid() != 0 { // root reads any directory
 		tests = append(tests, struct {

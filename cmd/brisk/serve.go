@@ -7,9 +7,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
+	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/brisk-server/brisk/compress"
@@ -17,116 +23,278 @@ import (
 	"github.com/brisk-server/brisk/site"
 )
 
-const serveUsage = `Usage: brisk serve [flags] [ROOT]
+const serveUsage = `Usage: brisk serve [flags] [ROOT] [-- APP ARGS...]
 
-Serves the files under ROOT (default: the embedded demo app), each in the
-smallest encoding the client accepts. Every flag can also be set with the
-environment variable shown; a flag on the command line wins.
+Serves the files under ROOT, each in the smallest encoding the client
+accepts. Without ROOT: $LEPTOS_SITE_ROOT if set; target/site with
+--upstream or --exec; otherwise the embedded demo app. With --exec (or a
+command after --), brisk starts the application server itself, gives it
+LEPTOS_SITE_ADDR, and proxies every request that is not a file to it.
+
+Every flag can also be set with the environment variable shown; a flag on
+the command line wins.
 
 Flags:
 `
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// serveOptions is the serve command line, checked.
+type serveOptions struct {
+	addr                 string
+	watch, dev, spa, coi bool
+	idle, shutdown       time.Duration
+	upstream             *url.URL
+	execArgv             []string
+	fallback, basePath   string
+	cacheRules           []server.CacheRule
+	root                 string // "" = the embedded demo
+	log                  *slog.Logger
+	codings              []*compress.Coding
+}
+
+// cacheRulesFlag collects repeated --cache-control GLOB=VALUE rules.
+type cacheRulesFlag struct{ rules *[]server.CacheRule }
+
+func (f cacheRulesFlag) String() string { return "" }
+func (f cacheRulesFlag) Set(v string) error {
+	r, err := server.ParseCacheRule(v)
+	if err != nil {
+		return err
+	}
+	*f.rules = append(*f.rules, r)
+	return nil
+}
+
+func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
+	var o serveOptions
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, o.execArgv = args[:i], args[i+1:]
+	}
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fset.String("addr", ":8080", "`address` to listen on (with --dev: 127.0.0.1:8080)")
+	fset.StringVar(&o.addr, "addr", ":8080", "`address` to listen on (with --dev: 127.0.0.1:8080)")
 	common := addCommonFlags(fset)
-	watch := fset.Bool("watch", true, "follow changes under ROOT and serve rebuilt files at once")
-	dev := fset.Bool("dev", false, "local development: fast encoder levels, no caching, live reload, listen on localhost")
-	idleTimeout := fset.Duration("idle-timeout", 0, "exit 0 after this long without requests (health checks aside); 0 = never")
-	shutdownTimeout := fset.Duration("shutdown-timeout", server.DefaultShutdownTimeout, "how long requests in flight may take to finish when stopping")
+	fset.BoolVar(&o.watch, "watch", true, "follow changes under ROOT and serve rebuilt files at once")
+	fset.BoolVar(&o.dev, "dev", false, "local development: fast encoder levels, no caching, live reload, listen on localhost")
+	fset.DurationVar(&o.idle, "idle-timeout", 0, "exit 0 after this long without requests (health checks aside); 0 = never")
+	fset.DurationVar(&o.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long requests in flight may take to finish when stopping")
+	upstream := fset.String("upstream", "", "`URL` of an application server (Leptos SSR) that gets every request that is not a file")
+	execCmd := fset.String("exec", "", "`command` of an application server to start and proxy to (split on spaces; or give it after --)")
+	fset.BoolVar(&o.spa, "spa", false, "single-page app: serve index.html for unknown paths without an extension that accept HTML")
+	fset.StringVar(&o.fallback, "fallback", "", "`file` served for unknown paths, as --spa does with index.html")
+	fset.StringVar(&o.basePath, "base-path", "/", "URL `prefix` the site is served under (Trunk --public-url)")
+	fset.Var(cacheRulesFlag{&o.cacheRules}, "cache-control", "`GLOB=VALUE` Cache-Control rule, repeatable, first match wins")
+	fset.BoolVar(&o.coi, "cross-origin-isolation", false, "send COOP/COEP headers so pages may use SharedArrayBuffer (wasm threads)")
 
 	positional, err := parseFlags(fset, args, os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, serveUsage)
 		printDefaults(stdout, fset)
-		return exitOK
+		return nil, exitOK
 	}
-	if err != nil {
-		return usageError(stderr, "serve", err)
-	}
-	if *idleTimeout < 0 || *shutdownTimeout <= 0 {
-		return usageError(stderr, "serve", errors.New("--idle-timeout must be ≥ 0 and --shutdown-timeout > 0"))
-	}
-	if len(positional) > 1 {
-		return usageError(stderr, "serve", fmt.Errorf("want at most one ROOT, got %d arguments", len(positional)))
-	}
-	level, cacheControl := compress.Best, server.DefaultCacheControl
-	if *dev {
-		// A rebuilt 4 MB wasm must be served compressed within a fraction
-		// of a second, and the browser must never keep an old build.
-		level, cacheControl = compress.Fast, "no-store"
-		if !flagSet(fset, "addr") {
-			*addr = "127.0.0.1:8080"
+	fail := func(err error) (*serveOptions, int) { return nil, usageError(stderr, "serve", err) }
+	switch {
+	case err != nil:
+		return fail(err)
+	case o.idle < 0 || o.shutdown <= 0:
+		return fail(errors.New("--idle-timeout must be ≥ 0 and --shutdown-timeout > 0"))
+	case len(positional) > 1:
+		return fail(fmt.Errorf("want at most one ROOT, got %d arguments", len(positional)))
+	case *execCmd != "" && len(o.execArgv) > 0:
+		return fail(errors.New("give the application server either with --exec or after --, not both"))
+	case *execCmd != "" || len(o.execArgv) > 0:
+		if *upstream != "" {
+			return fail(errors.New("--exec and --upstream exclude each other: with --exec brisk proxies to the process it starts"))
+		}
+		if len(o.execArgv) == 0 {
+			o.execArgv = strings.Fields(*execCmd)
 		}
 	}
-	log, codings, err := common.resolve(stderr, level)
-	if err != nil {
-		return usageError(stderr, "serve", err)
+	if *upstream != "" {
+		u, err := url.Parse(*upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fail(fmt.Errorf("--upstream %q: want an http:// or https:// URL", *upstream))
+		}
+		o.upstream = u
 	}
-	cfg := compress.Config{Codings: codings, Logger: log}
-	if *dev {
+	if o.spa && o.fallback == "" {
+		o.fallback = "index.html"
+	}
+	if o.fallback != "" && (o.upstream != nil || o.execArgv != nil) {
+		return fail(errors.New("--spa/--fallback and an upstream exclude each other: the upstream answers unknown paths"))
+	}
+	if strings.ContainsAny(o.basePath, "?#") || !strings.HasPrefix(o.basePath, "/") {
+		return fail(fmt.Errorf("--base-path %q: want a path such as /app/", o.basePath))
+	}
+
+	level := compress.Best
+	if o.dev {
+		// A rebuilt 4 MB wasm must be served compressed within a fraction
+		// of a second, and the browser must never keep an old build.
+		level = compress.Fast
+		if !flagSet(fset, "addr") {
+			o.addr = "127.0.0.1:8080"
+		}
+	}
+	if o.log, o.codings, err = common.resolve(stderr, level); err != nil {
+		return fail(err)
+	}
+
+	// Site discovery: an explicit ROOT, then Leptos' own variable, then
+	// cargo-leptos' default for an SSR app, then the demo.
+	switch {
+	case len(positional) == 1:
+		o.root = positional[0]
+	case os.Getenv("LEPTOS_SITE_ROOT") != "":
+		o.root = os.Getenv("LEPTOS_SITE_ROOT")
+	case o.upstream != nil || o.execArgv != nil:
+		o.root = "target/site"
+	}
+	if o.root != "" {
+		if err := checkDir(o.root); err != nil {
+			return fail(err)
+		}
+	}
+	return &o, exitOK
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, code := parseServe(args, stdout, stderr)
+	if o == nil {
+		return code
+	}
+	log := o.log
+	cfg := compress.Config{Codings: o.codings, Logger: log}
+	cache := server.CachePolicy{Rules: o.cacheRules}
+	if o.dev {
 		cfg.Transform = server.InjectLiveReload
+		cache = server.CachePolicy{Default: "no-store", NoImmutable: true}
 	}
-	rootName := "embedded demo"
-	if len(positional) == 1 {
-		rootName = positional[0]
-		if err := checkDir(rootName); err != nil {
-			return usageError(stderr, "serve", err)
+	cache.Hashes = leptosHashes(o.execArgv, log)
+	rootName := o.root
+	if rootName == "" {
+		rootName = "embedded demo"
+	} else if pkg := os.Getenv("LEPTOS_SITE_PKG_DIR"); pkg != "" {
+		if info, err := os.Stat(filepath.Join(o.root, pkg)); err != nil || !info.IsDir() {
+			log.Warn("LEPTOS_SITE_PKG_DIR is not a directory under the site root", "root", o.root, "pkg_dir", pkg)
 		}
 	}
 
 	started := time.Now()
 	var store *compress.Store
-	if len(positional) == 0 {
+	var err error
+	if o.root == "" {
 		store, err = compress.Open(site.FS(), cfg)
 	} else {
-		store, err = compress.OpenDir(rootName, cfg)
+		store, err = compress.OpenDir(o.root, cfg)
 	}
 	if err != nil {
 		log.Error("cannot read root", "root", rootName, "err", err)
 		return exitFailure
 	}
-	ln, err := net.Listen("tcp", *addr)
+
+	var app *child
+	upstream := o.upstream
+	var upstreamReady <-chan struct{}
+	if o.execArgv != nil {
+		if app, err = startChild(o.execArgv, stdout, stderr, log); err != nil {
+			log.Error("cannot start the application server", "err", err)
+			return exitFailure
+		}
+		upstream = &url.URL{Scheme: "http", Host: app.addr}
+		upstreamReady = app.ready
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		log.Error("cannot listen", "addr", *addr, "err", err)
+		log.Error("cannot listen", "addr", o.addr, "err", err)
+		if app != nil {
+			app.stop(syscall.SIGTERM, o.shutdown, log)
+		}
 		return exitFailure
 	}
 	srv := server.New(server.Config{
-		Source: store, Logger: log, Started: started, CacheControl: cacheControl,
-		IdleTimeout: *idleTimeout, ShutdownTimeout: *shutdownTimeout, LiveReload: *dev,
+		Source: store, Logger: log, Started: started, Cache: cache,
+		IdleTimeout: o.idle, ShutdownTimeout: o.shutdown, LiveReload: o.dev,
+		Upstream: upstream, UpstreamReady: upstreamReady,
+		Fallback: o.fallback, BasePath: o.basePath, CrossOriginIsolation: o.coi,
 	})
-	url := "http://" + displayAddr(ln.Addr())
+	baseURL := "http://" + displayAddr(ln.Addr())
 	log.Info("serving", "root", rootName, "files", store.Snapshot().Len(),
-		"url", url, "startup", time.Since(started).Round(time.Microsecond))
-	if *dev {
-		fmt.Fprintf(stdout, "brisk --dev: open %s/ (reloads on every rebuild)\n", strings.Replace(url, "127.0.0.1", "localhost", 1))
+		"url", baseURL, "startup", time.Since(started).Round(time.Microsecond))
+	if o.dev {
+		fmt.Fprintf(stdout, "brisk --dev: open %s/ (reloads on every rebuild)\n", strings.Replace(baseURL, "127.0.0.1", "localhost", 1))
 	}
 
-	precompressCtx, cancelPrecompress := context.WithCancel(ctx)
-	defer cancelPrecompress()
-	go store.Precompress(precompressCtx)
-	if *watch && len(positional) == 1 {
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	go store.Precompress(runCtx)
+	if o.watch && o.root != "" {
 		go func() {
-			if err := store.Watch(precompressCtx); err != nil {
+			if err := store.Watch(runCtx); err != nil {
 				log.Warn("not watching for changes", "err", err)
 			}
 		}()
 	}
+	if app != nil {
+		go func() {
+			<-app.done
+			cancelRun(errAppExited)
+		}()
+	}
 
-	reason, err := srv.Run(ctx, ln)
+	reason, err := srv.Run(runCtx, ln)
+	exit := exitOK
 	switch {
 	case reason == "":
 		log.Error("server failed", "err", err)
-		return exitFailure
+		exit = exitFailure
 	case reason == server.StopIdle:
-		log.Info("exiting: no requests for the idle timeout", "idle_timeout", *idleTimeout)
+		log.Info("exiting: no requests for the idle timeout", "idle_timeout", o.idle)
+	case errors.Is(context.Cause(runCtx), errAppExited):
+		log.Error("exiting: the application server exited", "code", app.code)
+		return app.code
 	default:
 		log.Info("exiting: stop signal received")
 	}
-	if err != nil {
+	if err != nil && reason != "" {
 		log.Warn("shutdown incomplete", "err", err)
 	}
-	return exitOK
+	if app != nil {
+		// Requests in flight are answered; now the application server
+		// stops, gracefully. On a signal, brisk exits with its code.
+		code := app.stop(signalOf(ctx), o.shutdown, log)
+		log.Info("application server stopped", "code", code)
+		if reason == server.StopCanceled {
+			return code
+		}
+	}
+	return exit
+}
+
+// errAppExited is why serving stops when the child exits by itself.
+var errAppExited = errors.New("application server exited")
+
+// leptosHashes reads cargo-leptos' hash file: $LEPTOS_HASH_FILE_NAME, or
+// hash.txt beside the application server brisk starts (where Leptos
+// itself looks for it).
+func leptosHashes(execArgv []string, log *slog.Logger) []string {
+	name := os.Getenv("LEPTOS_HASH_FILE_NAME")
+	if name == "" {
+		if len(execArgv) == 0 {
+			return nil
+		}
+		name = "hash.txt"
+	}
+	if !filepath.IsAbs(name) && len(execArgv) > 0 {
+		if bin, err := exec.LookPath(execArgv[0]); err == nil {
+			name = filepath.Join(filepath.Dir(bin), name)
+		}
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		log.Debug("no cargo-leptos hash file", "path", name, "err", err)
+		return nil
+	}
+	return server.ParseHashFile(data)
 }
 
 // checkDir reports a ROOT that cannot be served, in one line.

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	fakeOnce sync.Once
+	fakePath string
+	fakeErr  error
+)
+
+// fakeSSR builds the stand-in application server once.
+func fakeSSR(t *testing.T) string {
+	t.Helper()
+	fakeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fakessr")
+		if err != nil {
+			fakeErr = err
+			return
+		}
+		fakePath = filepath.Join(dir, "fakessr")
+		if out, err := exec.Command("go", "build", "-o", fakePath, "./testdata/fakessr").CombinedOutput(); err != nil {
+			fakeErr = &buildError{string(out)}
+		}
+	})
+	if fakeErr != nil {
+		t.Fatal(fakeErr)
+	}
+	return fakePath
+}
+
+type buildError struct{ out string }
+
+func (e *buildError) Error() string { return "go build fakessr: " + e.out }
+
+// ssrSite is a cargo-leptos style target/site with a pkg directory.
+func ssrSite(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "pkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pkg", "app.js"), []byte("export default 1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// brisk starts the SSR binary with LEPTOS_SITE_ADDR, serves the site's
+// files itself and proxies the rest; on SIGTERM it drains, passes the
+// signal on, and exits with the child's code.
+func TestExecChildLifecycle(t *testing.T) {
+	t.Setenv("FAKESSR_TERM_CODE", "3")
+	p := startProcess(t, ssrSite(t), "--", fakeSSR(t))
+	status, body := get(t, p.url+"/todos")
+	if status != 200 || !strings.HasPrefix(body, "ssr GET /todos from 127.0.0.1:") {
+		t.Fatalf("proxied: %d %q", status, body)
+	}
+	if status, body := get(t, p.url+"/pkg/app.js"); status != 200 || body != "export default 1" {
+		t.Errorf("site file: %d %q", status, body)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t, 10*time.Second); code != 3 {
+		t.Errorf("exit code %d, want the child's 3; log:\n%s", code, p.log.String())
+	}
+}
+
+func TestExecChildExitEndsBrisk(t *testing.T) {
+	t.Setenv("FAKESSR_EXIT_AFTER", "500ms")
+	p := startProcess(t, ssrSite(t), "--exec", fakeSSR(t))
+	if code := p.exitCode(t, 10*time.Second); code != 7 {
+		t.Errorf("exit code %d, want the child's 7; log:\n%s", code, p.log.String())
+	}
+}
+
+// On idle exit brisk stops the child gracefully and exits 0, whatever the
+// child's own code, so that Fly leaves the machine stopped.
+func TestExecIdleExitStopsChild(t *testing.T) {
+	t.Setenv("FAKESSR_TERM_CODE", "5")
+	p := startProcess(t, ssrSite(t), "--idle-timeout", "500ms", "--", fakeSSR(t))
+	get(t, p.url+"/") // the child serves before brisk goes idle
+	if code := p.exitCode(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d after idle, want 0; log:\n%s", code, p.log.String())
+	}
+	if !strings.Contains(p.log.String(), "application server stopped") || !strings.Contains(p.log.String(), "code=5") {
+		t.Errorf("the child was not stopped gracefully; log:\n%s", p.log.String())
+	}
+}

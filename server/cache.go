@@ -1,0 +1,115 @@
+package server
+
+import (
+	"path"
+	"regexp"
+	"strings"
+)
+
+// Cache-Control values brisk uses.
+const (
+	// ImmutableCacheControl is for files whose name changes with their
+	// content: a browser may keep them for a year without asking.
+	ImmutableCacheControl = "public, max-age=31536000, immutable"
+	// DefaultCacheControl makes browsers revalidate every time. With
+	// strong ETags a revalidation is a cheap 304, and a deploy is visible
+	// at once.
+	DefaultCacheControl = "no-cache"
+)
+
+// CacheRule sets Cache-Control for files whose path matches Pattern
+// (path.Match syntax; a pattern without "/" is matched against the base
+// name, so "*.wasm" means every wasm file).
+type CacheRule struct {
+	Pattern, Value string
+}
+
+// CachePolicy decides Cache-Control per file: the first matching rule
+// wins; otherwise hashed bundle names are immutable and everything else
+// is revalidated.
+type CachePolicy struct {
+	Rules []CacheRule
+	// Hashes lists content hashes from cargo-leptos' hash.txt: a name
+	// that carries one of them is hashed whatever its shape.
+	Hashes []string
+	// Default is for files that match no rule and are not hashed, or
+	// for every file when NoImmutable is set (dev mode: "no-store").
+	Default     string
+	NoImmutable bool
+}
+
+// hashedName recognises the bundle names of cargo-leptos hash-files
+// (<stem>.<22-char base64url>.<ext>) and Trunk (<name>-<16 hex>.<ext>,
+// <crate>-<16 hex>_bg.wasm).
+var hashedName = regexp.MustCompile(`^.+(\.[A-Za-z0-9_-]{22}\.|-[0-9a-f]{16}(_bg)?\.)[A-Za-z0-9]+$`)
+
+// For returns the Cache-Control value for the file at name.
+func (p *CachePolicy) For(name string) string {
+	base := path.Base(name)
+	for _, r := range p.Rules {
+		target := name
+		if !strings.Contains(r.Pattern, "/") {
+			target = base
+		}
+		if ok, _ := path.Match(r.Pattern, target); ok {
+			return r.Value
+		}
+	}
+	if !p.NoImmutable && p.hashed(base) {
+		return ImmutableCacheControl
+	}
+	if p.Default == "" {
+		return DefaultCacheControl
+	}
+	return p.Default
+}
+
+// hashed reports a content-hashed file name. HTML never is: its URL is
+// what users bookmark.
+func (p *CachePolicy) hashed(base string) bool {
+	switch strings.ToLower(path.Ext(base)) {
+	case ".html", ".htm":
+		return false
+	}
+	if hashedName.MatchString(base) {
+		return true
+	}
+	for _, h := range p.Hashes {
+		if strings.Contains(base, "."+h+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseCacheRule reads "GLOB=VALUE", as given to --cache-control.
+func ParseCacheRule(s string) (CacheRule, error) {
+	pattern, value, ok := strings.Cut(s, "=")
+	pattern, value = strings.TrimSpace(pattern), strings.TrimSpace(value)
+	if !ok || pattern == "" || value == "" {
+		return CacheRule{}, errBadRule(s)
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return CacheRule{}, errBadRule(s)
+	}
+	return CacheRule{Pattern: strings.TrimPrefix(pattern, "/"), Value: value}, nil
+}
+
+type errBadRule string
+
+func (e errBadRule) Error() string {
+	return "cache rule " + `"` + string(e) + `"` + ": want GLOB=VALUE, e.g. '*.wasm=public, max-age=3600'"
+}
+
+// ParseHashFile reads cargo-leptos' hash.txt ("js: <hash>" lines).
+func ParseHashFile(data []byte) []string {
+	var hashes []string
+	for line := range strings.Lines(string(data)) {
+		if _, h, ok := strings.Cut(line, ":"); ok {
+			if h = strings.TrimSpace(h); h != "" {
+				hashes = append(hashes, h)
+			}
+		}
+	}
+	return hashes
+}

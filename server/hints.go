@@ -1,0 +1,117 @@
+package server
+
+import (
+	"bytes"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/brisk-server/brisk/compress"
+	"golang.org/x/net/html"
+)
+
+// hintCache remembers, per snapshot, the Link header of each HTML page:
+// finding it means parsing the page, which is done once per version.
+type hintCache struct {
+	snap  *compress.Snapshot
+	links sync.Map // *compress.Asset → string
+}
+
+// linkHeader returns the Link header value for an HTML page: its
+// modulepreload and preload links (what Leptos and Trunk emit for the JS
+// glue and the wasm), for targets that exist in the snapshot. A browser
+// that sees them in the headers, or in a 103 Early Hints, starts fetching
+// the wasm before it has parsed the page.
+func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.Asset) string {
+	hc := s.hints.Load()
+	if hc == nil || hc.snap != snap {
+		hc = &hintCache{snap: snap}
+		s.hints.Store(hc)
+	}
+	if v, ok := hc.links.Load(a); ok {
+		return v.(string)
+	}
+	page, err := a.Identity.Bytes()
+	links := ""
+	if err == nil {
+		links = preloadLinks(page, name, snap, s.basePath)
+	}
+	hc.links.Store(a, links)
+	return links
+}
+
+// preloadLinks finds <link rel="modulepreload|preload" href=...> in page
+// (at name) and renders them as one Link header value.
+func preloadLinks(page []byte, name string, snap *compress.Snapshot, base string) string {
+	var out []string
+	z := html.NewTokenizer(bytes.NewReader(page))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			break
+		}
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		tag, hasAttr := z.TagName()
+		if string(tag) == "body" {
+			break // preloads live in <head>
+		}
+		if string(tag) != "link" || !hasAttr {
+			continue
+		}
+		attrs := map[string]string{}
+		for {
+			k, v, more := z.TagAttr()
+			attrs[string(k)] = string(v)
+			if !more {
+				break
+			}
+		}
+		rel := strings.ToLower(attrs["rel"])
+		if rel != "modulepreload" && rel != "preload" {
+			continue
+		}
+		target, ok := resolve(name, attrs["href"], base)
+		if !ok {
+			continue
+		}
+		if _, exists := snap.Lookup(target); !exists {
+			continue
+		}
+		link := "<" + base + target + ">; rel=" + rel
+		for _, k := range []string{"as", "type"} {
+			if v := attrs[k]; v != "" && !strings.ContainsAny(v, "\";,") {
+				link += "; " + k + `="` + v + `"`
+			}
+		}
+		if _, ok := attrs["crossorigin"]; ok {
+			link += "; crossorigin"
+		}
+		out = append(out, link)
+	}
+	return strings.Join(out, ", ")
+}
+
+// resolve turns an href in the page at name into a snapshot name; links
+// to other hosts, with queries, or outside the base path are not the
+// site's files.
+func resolve(name, href, base string) (string, bool) {
+	u, err := url.Parse(href)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.RawQuery != "" || u.Path == "" {
+		return "", false
+	}
+	p := u.Path
+	if strings.HasPrefix(p, "/") {
+		rest, ok := strings.CutPrefix(p, base)
+		if !ok {
+			return "", false
+		}
+		p = "/" + rest
+	} else {
+		p = path.Join("/", path.Dir(name), p)
+	}
+	target, status := assetName(path.Clean(p))
+	return target, status == 0
+}
