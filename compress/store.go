@@ -157,20 +157,21 @@ func (s *Store) publish(next *Snapshot) {
 // Rescan reads the root again and publishes a new snapshot if anything
 // changed. Files whose size and modification time did not change keep
 // their asset, variants and ETags; so do files rewritten with the same
-// bytes. unsettled is true when some file was still being written: its
-// previous version stays, and the caller should rescan shortly.
-func (s *Store) Rescan() (unsettled bool, err error) {
+// bytes. When some file was still being written, its previous version
+// stays and retryIn says when to rescan: once the youngest such file is
+// SettleAge old. retryIn is 0 when everything settled.
+func (s *Store) Rescan() (retryIn time.Duration, err error) {
 	s.scanMu.Lock()
 	defer s.scanMu.Unlock()
 	prev := s.Snapshot()
-	next, unsettled, err := s.scan(prev)
+	next, retryIn, err := s.scan(prev)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	if !sameAssets(prev, next) {
 		s.publish(next)
 	}
-	return unsettled, nil
+	return retryIn, nil
 }
 
 func sameAssets(a, b *Snapshot) bool {
@@ -214,7 +215,7 @@ func (s *Store) fsys() fs.FS {
 // scan builds a snapshot of the root. With prev (a rescan) it reuses every
 // asset whose file did not change, and leaves alone files that were
 // modified within SettleAge or changed while being read.
-func (s *Store) scan(prev *Snapshot) (snap *Snapshot, unsettled bool, err error) {
+func (s *Store) scan(prev *Snapshot) (snap *Snapshot, retryIn time.Duration, err error) {
 	fsys := s.fsys()
 	man, err := readManifest(fsys)
 	if err != nil {
@@ -256,7 +257,7 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, unsettled bool, err error)
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 
 	sidecars := map[string]map[string]fs.FileInfo{}
@@ -287,13 +288,15 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, unsettled bool, err error)
 		if old != nil && info.Size() == 0 && old.Identity.Size > 0 {
 			settleAge = max(settleAge, emptySettleAge)
 		}
-		a, settled, err := s.readAsset(snap, name, info, prev != nil, settleAge)
+		a, wait, err := s.readAsset(snap, name, info, prev != nil, settleAge)
 		switch {
 		case err != nil:
 			s.log.Warn("skipping file", "path", name, "err", err)
 			continue
-		case !settled:
-			unsettled = true
+		case wait > 0:
+			if retryIn == 0 || wait < retryIn {
+				retryIn = wait
+			}
 			a = old // keep serving the previous version, if any
 		case old != nil && old.Identity.Digest == a.Identity.Digest:
 			a = old // rewritten with the same bytes: keep variants and ETags
@@ -302,7 +305,7 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, unsettled bool, err error)
 			snap.assets[name] = a
 		}
 	}
-	return snap, unsettled, nil
+	return snap, retryIn, nil
 }
 
 // emptySettleAge is how long a file that went from some bytes to none must
@@ -313,10 +316,10 @@ const emptySettleAge = time.Second
 // readAsset describes one file. When the manifest vouches for it, nothing
 // is read now; otherwise the file is read and hashed. With checkSettled,
 // a file modified within SettleAge, or that changes while it is read, is
-// reported unsettled.
-func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled bool, settleAge time.Duration) (a *Asset, settled bool, err error) {
-	if checkSettled && time.Since(info.ModTime()) < settleAge {
-		return nil, false, nil
+// reported unsettled: wait says how long until it may have settled.
+func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled bool, settleAge time.Duration) (a *Asset, wait time.Duration, err error) {
+	if age := time.Since(info.ModTime()); checkSettled && age < settleAge {
+		return nil, settleAge - age, nil
 	}
 	a = newAsset(name, info.ModTime())
 	a.stamp = stampOf(info, "")
@@ -335,23 +338,23 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 				a.addVariant(onDisk(snap.fsys, name+c.Suffix, c.Name, v.Digest, v.Size))
 			}
 		}
-		return a, true, nil
+		return a, 0, nil
 	}
 	data, err := fs.ReadFile(snap.fsys, name)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	if checkSettled {
 		after, err := fs.Stat(snap.fsys, name)
 		if err != nil || !a.stamp.matches(after) || int64(len(data)) != info.Size() {
-			return nil, false, nil
+			return nil, settleAge, nil
 		}
 	}
 	if s.cfg.Transform != nil {
 		data = s.cfg.Transform(name, data)
 	}
 	a.Identity = InMemory("", data)
-	return a, true, nil
+	return a, 0, nil
 }
 
 // encodeJob is one coding of one asset.

@@ -45,8 +45,8 @@ func (s *Store) Watch(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	// Catch what changed between Open and the first watch.
-	if s.rescanAndEncode(ctx) {
-		timer.Reset(s.cfg.SettleAge)
+	if retry := s.rescanAndEncode(ctx); retry > 0 {
+		timer.Reset(retry)
 	}
 	var firstChange time.Time
 	for {
@@ -79,8 +79,8 @@ func (s *Store) Watch(ctx context.Context) error {
 			timer.Reset(0)
 		case <-timer.C:
 			firstChange = time.Time{}
-			if s.rescanAndEncode(ctx) {
-				timer.Reset(s.cfg.SettleAge)
+			if retry := s.rescanAndEncode(ctx); retry > 0 {
+				timer.Reset(retry)
 			}
 			tree.sync()
 		case <-poll:
@@ -105,15 +105,15 @@ func (s *Store) poll(ctx context.Context) error {
 }
 
 // rescanAndEncode publishes what changed and starts encoding it. It
-// reports whether some file was still being written.
-func (s *Store) rescanAndEncode(ctx context.Context) (unsettled bool) {
-	unsettled, err := s.Rescan()
+// returns when to rescan for files still being written, or 0.
+func (s *Store) rescanAndEncode(ctx context.Context) (retryIn time.Duration) {
+	retryIn, err := s.Rescan()
 	if err != nil {
 		s.log.Warn("rescan failed; serving the previous snapshot", "err", err)
-		return true
+		return s.cfg.SettleAge
 	}
 	go s.Precompress(ctx)
-	return unsettled
+	return retryIn
 }
 
 // watchedTree keeps one watch per directory of the root, plus one on the

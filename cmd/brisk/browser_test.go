@@ -50,6 +50,45 @@ func requireChromium(t *testing.T) string {
 	return ""
 }
 
+// localhostURL is the root page of the brisk at base, on the host name a
+// developer opens. Chromium offers br and zstd only to secure origins.
+// http://localhost is one; Chromium 156 also treats http://127.0.0.1 as
+// one.
+func localhostURL(t *testing.T, base string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = net.JoinHostPort("localhost", u.Port())
+	u.Path = "/"
+	return u
+}
+
+// chromiumOptions start headless Chromium with a fresh profile of its own
+// that talks to nothing but localhost, so that browser tests neither need
+// nor reach an outside network, and never see a cache from another run.
+func chromiumOptions(t *testing.T, chromium string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox, // we run as root, where the sandbox cannot start
+		chromedp.Flag("disable-gpu", true),
+		chromedp.NoFirstRun,
+		// No traffic but to brisk: there may be no outside network. Even
+		// with these flags, Chromium 156 looks up accounts.google.com,
+		// clients2.google.com and update.googleapis.com, so resolve no name
+		// but localhost.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost"),
+		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
+		chromedp.UserDataDir(t.TempDir()),            // a fresh profile: nothing cached
+	}
+}
+
 // wasmRequest is what the browser sent and got for wasmPath.
 type wasmRequest struct {
 	acceptEncoding string            // as sent on the wire
@@ -152,36 +191,11 @@ func TestBrowserRunsDemo(t *testing.T) {
 	log.waitFor(t, regexp.MustCompile(`msg="precompression done"`), precompressTimeout)
 	t.Logf("brisk started and precompressed in %s", time.Since(start).Round(time.Millisecond))
 
-	// Chromium offers br and zstd only to secure origins. http://localhost
-	// is one, and is what a developer opens; Chromium 156 also treats
-	// http://127.0.0.1 as one.
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = net.JoinHostPort("localhost", u.Port())
-	u.Path = "/"
+	u := localhostURL(t, base)
 
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox, // we run as root, where the sandbox cannot start
-		chromedp.Flag("disable-gpu", true),
-		chromedp.NoFirstRun,
-		// No traffic but to brisk: there may be no outside network. Even
-		// with these flags, Chromium 156 looks up accounts.google.com,
-		// clients2.google.com and update.googleapis.com, so resolve no name
-		// but localhost.
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost"),
-		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
-		chromedp.UserDataDir(t.TempDir()),            // a fresh profile: nothing cached
-	)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumOptions(t, chromium)...)
 	defer cancelAlloc() // kills Chromium and waits for it
 	events := &browserEvents{wasm: map[network.RequestID]*wasmRequest{}}
 	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
