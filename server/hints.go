@@ -5,30 +5,19 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"sync"
 
 	"github.com/brisk-server/brisk/compress"
 	"golang.org/x/net/html"
 )
-
-// hintCache remembers, per snapshot, the Link header of each HTML page:
-// finding it means parsing the page, which is done once per version.
-type hintCache struct {
-	snap  *compress.Snapshot
-	links sync.Map // *compress.Asset → string
-}
 
 // linkHeader returns the Link header value for an HTML page: its
 // modulepreload and preload links (what Leptos and Trunk emit for the JS
 // glue and the wasm), for targets that exist in the snapshot. A browser
 // that sees them in the headers, or in a 103 Early Hints, starts fetching
 // the wasm before it has parsed the page.
+// Finding them means parsing the page, which is done once per version.
 func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.Asset) string {
-	hc := s.hints.Load()
-	if hc == nil || hc.snap != snap {
-		hc = &hintCache{snap: snap}
-		s.hints.Store(hc)
-	}
+	hc := s.cacheFor(snap)
 	if v, ok := hc.links.Load(a); ok {
 		return v.(string)
 	}

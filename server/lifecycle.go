@@ -28,24 +28,18 @@ type activity struct {
 
 func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
 
-// track is echo middleware that counts every request but health checks. A
-// request is activity from its start until its handler has written the last
-// byte, so a slow download keeps the server up.
-func (a *activity) track(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		// Health checks are not traffic, and an open dev page's
-		// live-reload stream must not keep brisk up forever.
-		if p := c.Request().URL.Path; p == HealthPath || p == LiveReloadPath {
-			return next(c)
-		}
-		a.inflight.Add(1)
-		a.touch()
-		defer func() {
-			a.touch()
-			a.inflight.Add(-1)
-		}()
-		return next(c)
-	}
+// begin counts a request from its start until the returned function is
+// called, when its handler has written the last byte: a slow download
+// keeps the server up.
+func (a *activity) begin() (done func()) {
+	a.inflight.Add(1)
+	a.touch()
+	return a.end
+}
+
+func (a *activity) end() {
+	a.touch()
+	a.inflight.Add(-1)
 }
 
 // idleRemaining is how long until the server has been idle for timeout:

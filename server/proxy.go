@@ -10,8 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/labstack/echo/v4"
 )
 
 // upstreamStartTimeout bounds how long a request waits for a starting
@@ -60,17 +58,5 @@ func newProxy(target *url.URL, ready <-chan struct{}, log *slog.Logger) http.Han
 				_, _ = w.Write([]byte(body))
 			}
 		},
-	}
-}
-
-// crossOriginIsolation sets the two headers that make a page cross-origin
-// isolated, without which browsers withhold SharedArrayBuffer and so wasm
-// threads.
-func crossOriginIsolation(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
-		return next(c)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/brisk-server/brisk/compress"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // Source hands out the snapshot to serve; compress.Store is one.
@@ -79,7 +79,7 @@ type Server struct {
 	stoppingOnce sync.Once
 	basePath     string // always starts and ends with "/"
 	proxy        http.Handler
-	hints        atomic.Pointer[hintCache]
+	derived      atomic.Pointer[snapCache]
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
@@ -112,24 +112,13 @@ func New(cfg Config) *Server {
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
-	s.echo.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisablePrintStack: true,
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.Error("panic serving request", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
-			return err
-		},
-	}))
-	s.echo.Use(s.activity.track)
-	if cfg.CrossOriginIsolation {
-		s.echo.Use(crossOriginIsolation)
-	}
 	s.echo.Match([]string{http.MethodGet, http.MethodHead}, HealthPath, s.health)
 	if cfg.LiveReload {
 		s.echo.GET(LiveReloadPath, s.liveReload)
 	}
 	s.echo.Any("/*", s.serveAsset)
 	s.http = &http.Server{
-		Handler:           s.echo,
+		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -139,8 +128,33 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP lets tests and embedders use the Server as a plain handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP is the outermost handler: it counts the request as activity,
+// adds the cross-origin isolation headers if asked, and turns a panic into
+// a logged 500. It lives outside echo's middleware chain, which echo
+// rebuilds (and allocates) for every request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}()
+	// Health checks are not traffic, and an open dev page's live-reload
+	// stream must not keep brisk up forever.
+	if p := r.URL.Path; p != HealthPath && p != LiveReloadPath {
+		done := s.activity.begin()
+		defer done()
+	}
+	if s.cfg.CrossOriginIsolation {
+		h := w.Header()
+		h["Cross-Origin-Opener-Policy"] = valSameOrigin
+		h["Cross-Origin-Embedder-Policy"] = valRequireCORP
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
@@ -235,14 +249,13 @@ func (s *Server) closeIdle(now time.Time) (open int) {
 
 func (s *Server) serveAsset(c echo.Context) error {
 	r := c.Request()
-	rest, inBase := strings.CutPrefix(r.URL.Path, s.basePath)
-	if !inBase {
+	if !strings.HasPrefix(r.URL.Path, s.basePath) {
 		if r.URL.Path+"/" == s.basePath && readOnly(r.Method) {
 			return c.Redirect(http.StatusMovedPermanently, withQuery(s.basePath, r.URL.RawQuery))
 		}
 		return s.notFile(c, http.StatusNotFound)
 	}
-	name, status := assetName("/" + rest)
+	name, status := assetName(r.URL.Path[len(s.basePath)-1:]) // from the base's last "/"
 	switch status {
 	case 0:
 	case http.StatusNotFound: // a hidden name: not the site's, maybe the upstream's
@@ -294,28 +307,30 @@ func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset
 		}
 	}
 	h := c.Response().Header()
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["X-Content-Type-Options"] = valNosniff
 	if a.Compressible {
 		// Even an uncompressed answer depends on Accept-Encoding.
-		h.Set("Vary", "Accept-Encoding")
+		h["Vary"] = valAcceptEncoding
 	}
 	rep, ok := negotiate(r.Header["Accept-Encoding"], &a.Identity, a.Variants())
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotAcceptable).SetInternal(
 			fmt.Errorf("%s: no acceptable encoding in %q", name, r.Header["Accept-Encoding"]))
 	}
-	etag := `"` + rep.Digest + `"`
-	mod := a.ModTime
-	if mod.IsZero() {
-		mod = s.cfg.Started
+	ah := s.headersFor(s.cacheFor(snap), a)
+	rh := ah.reps[rep.Coding]
+	if rh == nil { // a variant joined after negotiation looked: build again
+		ah = s.headersFor(s.cacheFor(snap), a)
+		rh = ah.reps[rep.Coding]
 	}
-	h.Set("Content-Type", a.MediaType)
-	h.Set("Etag", etag)
-	h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
-	h.Set("Cache-Control", s.cfg.Cache.For(name))
-	h.Set("Accept-Ranges", "bytes")
-	if rep.Coding != "" {
-		h.Set("Content-Encoding", rep.Coding)
+	etag, mod := rh.etag[0], ah.lastMod
+	h["Content-Type"] = ah.contentType
+	h["Etag"] = rh.etag
+	h["Last-Modified"] = ah.lastModified
+	h["Cache-Control"] = ah.cacheControl
+	h["Accept-Ranges"] = valBytes
+	if rh.contentEncoding != nil {
+		h["Content-Encoding"] = rh.contentEncoding
 	}
 
 	switch precondition(r.Header, etag, mod) {
@@ -345,7 +360,11 @@ func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset
 	}
 	// Set by hand: net/http leaves it out when Content-Encoding is set,
 	// and browsers show download progress only with it.
-	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
+	if end-start == rep.Size {
+		h["Content-Length"] = rh.contentLength
+	} else {
+		h.Set("Content-Length", strconv.FormatInt(end-start, 10))
+	}
 	if r.Method == http.MethodHead {
 		c.Response().WriteHeader(status)
 		return nil
@@ -356,9 +375,11 @@ func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset
 		return echo.NewHTTPError(http.StatusServiceUnavailable).SetInternal(fmt.Errorf("%s: %w", name, err))
 	}
 	body := data[start:end]
-	deadline := time.Now().Add(writeBase + time.Duration(len(body)/slowestClient)*time.Second)
-	if err := http.NewResponseController(c.Response()).SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		s.log.Debug("set write deadline", "err", err)
+	if wd, ok := c.Response().Writer.(writeDeadliner); ok {
+		deadline := time.Now().Add(writeBase + time.Duration(len(body)/slowestClient)*time.Second)
+		if err := wd.SetWriteDeadline(deadline); err != nil {
+			s.log.Debug("set write deadline", "err", err)
+		}
 	}
 	c.Response().WriteHeader(status)
 	if _, err := c.Response().Write(body); err != nil {

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/brisk-server/brisk/compress"
+)
+
+// Header values that never change. Assigning a prebuilt []string to the
+// header map costs no allocation, where Header.Set makes a new slice every
+// time; neither net/http nor echo modify the slices they are given.
+var (
+	valNosniff        = []string{"nosniff"}
+	valAcceptEncoding = []string{"Accept-Encoding"}
+	valBytes          = []string{"bytes"}
+	// Cross-origin isolation (--cross-origin-isolation): browsers grant
+	// SharedArrayBuffer, and so wasm threads, only to isolated pages.
+	valSameOrigin  = []string{"same-origin"}
+	valRequireCORP = []string{"require-corp"}
+)
+
+// repHeaders are one representation's header values, built once.
+type repHeaders struct {
+	etag, contentLength, contentEncoding []string
+}
+
+// assetHeaders are the header values of one asset and its variants.
+type assetHeaders struct {
+	variants     int // how many variants existed when this was built
+	contentType  []string
+	lastModified []string
+	cacheControl []string
+	lastMod      time.Time
+	reps         map[string]*repHeaders // by coding; "" is identity
+}
+
+// snapCache holds what the server derives from one snapshot's assets:
+// header values and preload links. It is dropped with the snapshot, so
+// replaced versions do not pile up.
+type snapCache struct {
+	snap    *compress.Snapshot
+	headers sync.Map // *compress.Asset → *assetHeaders
+	links   sync.Map // *compress.Asset → string
+}
+
+// cacheFor returns the cache of snap, starting a new one when the
+// snapshot changed.
+func (s *Server) cacheFor(snap *compress.Snapshot) *snapCache {
+	sc := s.derived.Load()
+	if sc == nil || sc.snap != snap {
+		sc = &snapCache{snap: snap}
+		s.derived.Store(sc)
+	}
+	return sc
+}
+
+// headersFor returns a's header values, rebuilding them when a variant
+// joined since they were built.
+func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
+	variants := a.Variants()
+	if v, ok := sc.headers.Load(a); ok {
+		if ah := v.(*assetHeaders); ah.variants == len(variants) {
+			return ah
+		}
+	}
+	mod := a.ModTime
+	if mod.IsZero() {
+		mod = s.cfg.Started
+	}
+	ah := &assetHeaders{
+		variants:     len(variants),
+		contentType:  []string{a.MediaType},
+		lastModified: []string{mod.UTC().Format(http.TimeFormat)},
+		cacheControl: []string{s.cfg.Cache.For(a.Path)},
+		lastMod:      mod,
+		reps:         make(map[string]*repHeaders, len(variants)+1),
+	}
+	add := func(r *compress.Representation) {
+		rh := &repHeaders{
+			etag:          []string{`"` + r.Digest + `"`},
+			contentLength: []string{strconv.FormatInt(r.Size, 10)},
+		}
+		if r.Coding != "" {
+			rh.contentEncoding = []string{r.Coding}
+		}
+		ah.reps[r.Coding] = rh
+	}
+	add(&a.Identity)
+	for i := range variants {
+		add(&variants[i])
+	}
+	sc.headers.Store(a, ah)
+	return ah
+}
+
+// writeDeadliner is what net/http's ResponseWriter offers for per-response
+// write deadlines; asking for it directly avoids a ResponseController.
+type writeDeadliner interface {
+	SetWriteDeadline(time.Time) error
+}

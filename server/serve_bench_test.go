@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"testing/fstest"
+
+	"github.com/brisk-server/brisk/compress"
+)
+
+// discardWriter is a ResponseWriter that a benchmark can reuse, so that
+// what it counts is the server's own work, not the recorder's.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { w.n += len(b); return len(b), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.status = code }
+
+// BenchmarkServe measures the hot path, from routing to the last byte,
+// for what brisk exists for: a large br wasm, a small br page, and a 304.
+// Compare runs with benchstat; allocations are the figure to keep at 0.
+func BenchmarkServe(b *testing.B) {
+	codings, _ := compress.NewCodings("br,zstd,gzip", compress.Fast)
+	store, err := compress.Open(fstest.MapFS{
+		"index.html":      {Data: testText(2_000), ModTime: testMod},
+		"pkg/app_bg.wasm": {Data: append([]byte("\x00asm\x01\x00\x00\x00"), testText(1_500_000)...), ModTime: testMod},
+	}, compress.Config{Codings: codings})
+	if err != nil {
+		b.Fatal(err)
+	}
+	store.Precompress(context.Background())
+	srv := New(Config{Source: store})
+	etag := do(b, srv, "GET", "/pkg/app_bg.wasm", "Accept-Encoding", "br").Header.Get("Etag")
+
+	for _, bc := range []struct {
+		name, target string
+		header       []string
+		want         int
+	}{
+		{"wasm-br", "/pkg/app_bg.wasm", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, 200},
+		{"html-br", "/index.html", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, 200},
+		{"wasm-304", "/pkg/app_bg.wasm", []string{"Accept-Encoding", "gzip, deflate, br, zstd", "If-None-Match", etag}, 304},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", bc.target, nil)
+			for i := 0; i < len(bc.header); i += 2 {
+				req.Header.Set(bc.header[i], bc.header[i+1])
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				w.n = 0
+				srv.ServeHTTP(w, req)
+				if w.status != bc.want {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
+}
