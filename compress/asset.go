@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"sync"
@@ -15,9 +16,9 @@ import (
 
 // Representation is one complete byte sequence that stands for one version
 // of a file: the file itself (Coding "") or one encoding of it. Its bytes
-// may still be on disk (a file or sidecar that a manifest vouches for):
-// they are read on first use, so that a cold start reads only what the
-// first requests need.
+// are in memory, or on disk (the site's own file, a sidecar a manifest
+// vouches for, or a variant spilled to the cache directory) when the
+// memory budget is spent; Body tells which.
 type Representation struct {
 	Coding string
 	// Digest identifies the bytes exactly. It comes from the bytes alone,
@@ -31,54 +32,127 @@ type Representation struct {
 
 // InMemory makes a representation of bytes already in memory.
 func InMemory(coding string, data []byte) Representation {
-	return Representation{Coding: coding, Digest: tag(data, coding), Size: int64(len(data)), content: loaded(data)}
+	return Representation{Coding: coding, Digest: tag(data, coding), Size: int64(len(data)), content: resident(data)}
 }
 
-// Bytes returns the representation's bytes, reading them on first use.
-// An error means the file on disk no longer holds the bytes that Digest
-// names; the representation must not be served.
-func (r *Representation) Bytes() ([]byte, error) {
-	if r.content == nil {
-		return nil, nil
+// Body returns the bytes to send: in memory, or else an open file of
+// exactly Size bytes, which the caller closes (and which a server can hand
+// to sendfile). The first call for bytes on disk reads them once to check
+// them against Digest, and keeps them in memory if the budget allows. An
+// error means the bytes on disk are no longer the ones Digest names; the
+// representation must not be served.
+func (r *Representation) Body() ([]byte, fs.File, error) {
+	c := r.content
+	if c == nil {
+		return nil, nil, nil
 	}
-	return r.content.get()
+	c.once.Do(c.settle)
+	if c.err != nil || c.data != nil {
+		return c.data, nil, c.err
+	}
+	f, err := c.disk.open()
+	return nil, f, err
 }
 
-// content is bytes that are either in memory or loaded once, on demand.
+// Bytes returns the representation's bytes, reading them from disk if
+// they are not in memory (the encoders need them whole).
+func (r *Representation) Bytes() ([]byte, error) {
+	data, f, err := r.Body()
+	if f == nil || err != nil {
+		return data, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// content is bytes in memory, or on disk (disk != nil) until settle
+// decides whether they may stay in memory.
 type content struct {
-	once sync.Once
-	load func() ([]byte, error)
-	data []byte
-	err  error
+	once   sync.Once
+	data   []byte
+	err    error
+	disk   *diskFile
+	budget *budget // charged when bytes from disk are kept in memory
+	want   string  // the digest the bytes on disk must have
+	coding string
 }
 
-func loaded(data []byte) *content {
+func resident(data []byte) *content {
 	c := &content{data: data}
 	c.once.Do(func() {})
 	return c
 }
 
-func (c *content) get() ([]byte, error) {
-	c.once.Do(func() {
-		c.data, c.err = c.load()
-		c.load = nil
-	})
-	return c.data, c.err
+// diskFile locates bytes on disk and recognises them by size and
+// modification time, as they were when indexed.
+type diskFile struct {
+	fsys  fs.FS
+	name  string
+	stamp fileStamp
 }
 
-// onDisk makes a representation whose bytes are read from fsys on first
-// use, and checked then against the size and digest the manifest recorded.
-func onDisk(fsys fs.FS, name, coding, wantDigest string, wantSize int64) Representation {
-	return Representation{Coding: coding, Digest: wantDigest, Size: wantSize, content: &content{load: func() ([]byte, error) {
-		data, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(data)) != wantSize || tag(data, coding) != wantDigest {
-			return nil, fmt.Errorf("%s changed on disk since it was indexed", name)
-		}
-		return data, nil
-	}}}
+func (d *diskFile) open() (fs.File, error) {
+	f, err := d.fsys.Open(d.name)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err == nil && !d.stamp.matches(info) {
+		err = fmt.Errorf("%s changed on disk since it was indexed", d.name)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// settle runs once for bytes on disk: it checks them against the digest
+// (a sidecar may have been damaged with its size and mtime intact) and
+// keeps them in memory when the budget has room.
+func (c *content) settle() {
+	if c.want == "" {
+		return // already verified (the store hashed it, or wrote it itself)
+	}
+	f, err := c.disk.open()
+	if err != nil {
+		c.err = err
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	switch {
+	case err != nil:
+		c.err = err
+	case tag(data, c.coding) != c.want:
+		c.err = fmt.Errorf("%s changed on disk since it was indexed", c.disk.name)
+	case c.budget.take(int64(len(data))):
+		c.data = data
+	}
+}
+
+// onDisk makes a representation whose bytes stay in fsys until first use,
+// when they are checked against the size and digest the manifest recorded.
+func onDisk(fsys fs.FS, name, coding, wantDigest string, stamp fileStamp, b *budget) Representation {
+	return Representation{Coding: coding, Digest: wantDigest, Size: stamp.Size, content: &content{
+		disk: &diskFile{fsys: fsys, name: name, stamp: stamp}, budget: b, want: wantDigest, coding: coding,
+	}}
+}
+
+// verifiedOnDisk makes a representation of bytes the store has just
+// hashed or written itself, kept on disk because the budget is spent.
+func verifiedOnDisk(fsys fs.FS, name, coding, digest string, stamp fileStamp) Representation {
+	c := &content{disk: &diskFile{fsys: fsys, name: name, stamp: stamp}}
+	c.once.Do(func() {})
+	return Representation{Coding: coding, Digest: digest, Size: stamp.Size, content: c}
+}
+
+// residentSize is how many bytes of r are held in memory.
+func (r *Representation) residentSize() int64 {
+	if r.content == nil {
+		return 0
+	}
+	return int64(len(r.content.data))
 }
 
 // Asset is one version of one file. Everything in it is fixed once the
@@ -106,6 +180,15 @@ func newAsset(name string, modTime time.Time) *Asset {
 	ctx, cancel := context.WithCancel(context.Background())
 	kind := kindOf(name)
 	return &Asset{Path: name, MediaType: kind.mediaType, ModTime: modTime, Compressible: kind.compressible, ctx: ctx, retire: cancel}
+}
+
+// residentSize is how many of the asset's bytes are held in memory.
+func (a *Asset) residentSize() int64 {
+	n := a.Identity.residentSize()
+	for _, v := range a.Variants() {
+		n += v.residentSize()
+	}
+	return n
 }
 
 // Variants returns the encodings finished so far, smallest first. The

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -43,6 +44,13 @@ type Config struct {
 	// way). Sidecars encode untransformed bytes, so with a Transform none
 	// is trusted from the manifest: each is verified by decoding.
 	Transform func(name string, data []byte) []byte
+	// MemoryBudget bounds the bytes of files and variants kept in memory;
+	// the rest stay on disk: files in the root, variants in CacheDir.
+	// 0 means DefaultMemoryBudget; negative means no limit.
+	MemoryBudget int64
+	// CacheDir receives variants that do not fit the budget; "" means a
+	// new temporary directory, removed by Close.
+	CacheDir string
 	// SettleAge is how long a file must have been left alone before a
 	// rescan reads it, so that a file still being written is not
 	// published half-done; 0 means 100 ms. A file that was truncated to
@@ -67,6 +75,10 @@ type Store struct {
 	manifestMu sync.Mutex // guards the snapshot's manifest while precompress records sidecars
 	changedMu  sync.Mutex
 	changed    chan struct{}
+	budget     *budget
+	spillMu    sync.Mutex
+	spillDir   string // where variants over budget go; created on first use
+	ownedSpill bool   // spillDir is a temporary directory of ours
 }
 
 // Open scans fsys and publishes a snapshot that serves every file
@@ -113,7 +125,65 @@ func newStore(cfg Config) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), changed: make(chan struct{})}
+	s := &Store{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), changed: make(chan struct{}), spillDir: cfg.CacheDir}
+	switch {
+	case cfg.MemoryBudget == 0:
+		s.budget = &budget{limit: DefaultMemoryBudget}
+	case cfg.MemoryBudget > 0:
+		s.budget = &budget{limit: cfg.MemoryBudget}
+	}
+	return s
+}
+
+// Close removes the temporary directory of variants that did not fit the
+// memory budget, if the store made one.
+func (s *Store) Close() error {
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	if s.ownedSpill {
+		s.ownedSpill = false
+		return os.RemoveAll(s.spillDir)
+	}
+	return nil
+}
+
+// MemoryUsed reports the bytes of files and variants held in memory.
+func (s *Store) MemoryUsed() int64 {
+	if s.budget == nil {
+		return 0
+	}
+	return s.budget.used.Load()
+}
+
+// spill writes a variant that does not fit the budget to the cache
+// directory and returns it as a representation read from there.
+func (s *Store) spill(coding string, data []byte) (Representation, error) {
+	s.spillMu.Lock()
+	if s.spillDir == "" {
+		dir, err := os.MkdirTemp("", "brisk-cache-")
+		if err != nil {
+			s.spillMu.Unlock()
+			return Representation{}, err
+		}
+		s.spillDir, s.ownedSpill = dir, true
+		s.log.Info("memory budget reached; keeping further variants on disk", "dir", dir, "budget", s.budget.limit)
+	}
+	dir := s.spillDir
+	s.spillMu.Unlock()
+	digest := tag(data, coding)
+	name := digest // content-addressed: the same bytes are the same file
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p+".tmp", data, 0o600); err != nil {
+		return Representation{}, err
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		return Representation{}, err
+	}
+	info, err := os.Stat(p)
+	if err != nil {
+		return Representation{}, err
+	}
+	return verifiedOnDisk(os.DirFS(dir), name, coding, digest, stampOf(info, "")), nil
 }
 
 func (s *Store) initialScan() error {
@@ -145,6 +215,7 @@ func (s *Store) publish(next *Snapshot) {
 		for name, a := range prev.assets {
 			if next.assets[name] != a {
 				a.retire()
+				s.budget.give(a.residentSize())
 			}
 		}
 	}
@@ -275,7 +346,13 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, retryIn time.Duration, err
 	}
 
 	snap = &Snapshot{assets: make(map[string]*Asset, len(files)), fsys: fsys, manifest: man, sidecars: sidecars}
-	for name, info := range files {
+	// Smallest first: the memory budget goes to the many small files,
+	// and the large ones, which sendfile serves well, stay on disk.
+	names := slices.SortedFunc(maps.Keys(files), func(x, y string) int {
+		return cmp.Or(cmp.Compare(files[x].Size(), files[y].Size()), strings.Compare(x, y))
+	})
+	for _, name := range names {
+		info := files[name]
 		var old *Asset
 		if prev != nil {
 			old = prev.assets[name]
@@ -308,6 +385,15 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, retryIn time.Duration, err
 	return snap, retryIn, nil
 }
 
+// writeState is what the OS says about writers of a file.
+type writeState int
+
+const (
+	writeUnknown writeState = iota // the OS cannot tell
+	notWritten                     // no process has it open for writing
+	beingWritten
+)
+
 // emptySettleAge is how long a file that went from some bytes to none must
 // stay empty before it is published: truncate-and-write leaves a file
 // empty until the first write, and a busy machine can stall a writer.
@@ -318,8 +404,9 @@ const emptySettleAge = time.Second
 // a file modified within SettleAge, or that changes while it is read, is
 // reported unsettled: wait says how long until it may have settled.
 func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled bool, settleAge time.Duration) (a *Asset, wait time.Duration, err error) {
-	if age := time.Since(info.ModTime()); checkSettled && age < settleAge {
-		return nil, settleAge - age, nil
+	age := time.Since(info.ModTime())
+	if checkSettled && settleAge > s.cfg.SettleAge && age < settleAge {
+		return nil, settleAge - age, nil // emptied: most likely being rewritten
 	}
 	a = newAsset(name, info.ModTime())
 	a.stamp = stampOf(info, "")
@@ -331,29 +418,47 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 	}
 	a.Compressible = a.Compressible && info.Size() >= s.cfg.MinSize
 	if e := snap.manifest.Files[name]; e != nil && e.matches(info) {
-		a.Identity = onDisk(snap.fsys, name, "", e.Digest, e.Size)
+		a.Identity = onDisk(snap.fsys, name, "", e.Digest, e.fileStamp, s.budget)
 		for _, c := range s.cfg.Codings {
 			v, side := e.Variants[c.Name], snap.sidecars[name][c.Name]
 			if v != nil && !v.Dropped && v.matches(side) {
-				a.addVariant(onDisk(snap.fsys, name+c.Suffix, c.Name, v.Digest, v.Size))
+				a.addVariant(onDisk(snap.fsys, name+c.Suffix, c.Name, v.Digest, v.fileStamp, s.budget))
 			}
 		}
 		return a, 0, nil
 	}
-	data, err := fs.ReadFile(snap.fsys, name)
+	f, err := snap.fsys.Open(name)
 	if err != nil {
 		return nil, 0, err
 	}
+	data, state, err := readUnlessWriting(f)
+	f.Close()
+	switch {
+	case err != nil:
+		return nil, 0, err
+	case !checkSettled:
+	case state == beingWritten:
+		return nil, settleAge, nil
+	case state == writeUnknown && age < settleAge:
+		// Without a lease, only time says the writer is done.
+		return nil, settleAge - age, nil
+	}
 	if checkSettled {
 		after, err := fs.Stat(snap.fsys, name)
-		if err != nil || !a.stamp.matches(after) || int64(len(data)) != info.Size() {
+		if err != nil || !stampOf(info, "").matches(after) || int64(len(data)) != info.Size() {
 			return nil, settleAge, nil
 		}
 	}
-	if s.cfg.Transform != nil {
-		data = s.cfg.Transform(name, data)
+	switch {
+	case s.cfg.Transform != nil:
+		a.Identity = InMemory("", s.cfg.Transform(name, data))
+	case s.root == nil || s.budget.take(int64(len(data))):
+		// Files of a fixed file system (the embedded site) are in the
+		// binary already; copying them is free of disk reads.
+		a.Identity = InMemory("", data)
+	default:
+		a.Identity = verifiedOnDisk(snap.fsys, name, "", digest(data), stampOf(info, ""))
 	}
-	a.Identity = InMemory("", data)
 	return a, 0, nil
 }
 
@@ -519,7 +624,15 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 	r.Size = int64(len(out))
 	r.Kept = len(out) < len(src)
 	if r.Kept {
-		j.asset.addVariant(InMemory(j.coding.Name, out))
+		v := InMemory(j.coding.Name, out)
+		if !s.budget.take(r.Size) {
+			if v, err = s.spill(j.coding.Name, out); err != nil {
+				r.Err, r.Kept = err, false
+				s.log.Error("cannot keep variant on disk", "path", j.asset.Path, "coding", j.coding.Name, "err", err)
+				return r
+			}
+		}
+		j.asset.addVariant(v)
 	}
 	if s.cfg.WriteSidecars != nil {
 		if err := s.storeSidecar(j, out, r.Kept); err != nil {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -369,24 +371,47 @@ func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset
 		c.Response().WriteHeader(status)
 		return nil
 	}
-	data, err := rep.Bytes()
+	data, file, err := rep.Body()
 	if err != nil {
 		// The file changed under a manifest that vouched for it.
 		return echo.NewHTTPError(http.StatusServiceUnavailable).SetInternal(fmt.Errorf("%s: %w", name, err))
 	}
-	body := data[start:end]
+	if file != nil {
+		defer file.Close()
+	}
 	if wd, ok := c.Response().Writer.(writeDeadliner); ok {
-		deadline := time.Now().Add(writeBase + time.Duration(len(body)/slowestClient)*time.Second)
+		deadline := time.Now().Add(writeBase + time.Duration((end-start)/slowestClient)*time.Second)
 		if err := wd.SetWriteDeadline(deadline); err != nil {
 			s.log.Debug("set write deadline", "err", err)
 		}
 	}
 	c.Response().WriteHeader(status)
-	if _, err := c.Response().Write(body); err != nil {
+	if err := writeBody(c.Response().Writer, data, file, start, end); err != nil {
 		// The client went away; the status is already sent.
 		s.log.Debug("write body", "path", name, "err", err)
 	}
 	return nil
+}
+
+// writeBody sends bytes [start, end) of the representation: from memory in
+// one write, or from its file, which net/http hands to sendfile when the
+// writer is a plain connection.
+func writeBody(w io.Writer, data []byte, file fs.File, start, end int64) error {
+	if file == nil {
+		_, err := w.Write(data[start:end])
+		return err
+	}
+	if start > 0 {
+		seeker, ok := file.(io.Seeker)
+		if !ok {
+			return errors.New("file cannot seek")
+		}
+		if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	_, err := io.Copy(w, io.LimitReader(file, end-start))
+	return err
 }
 
 // readOnly reports the methods a static file answers.

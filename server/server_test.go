@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,4 +238,53 @@ func repBytes(t testing.TB, r *compress.Representation) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Files and variants past the memory budget are sent from disk, whole or
+// in ranges, byte for byte.
+func TestServeFromDisk(t *testing.T) {
+	dir := t.TempDir()
+	big := testText(300_000)
+	if err := os.WriteFile(filepath.Join(dir, "app_bg.wasm"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	codings, _ := compress.NewCodings("gzip", compress.Fast)
+	store, err := compress.OpenDir(dir, compress.Config{Codings: codings, MemoryBudget: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	store.Precompress(context.Background())
+	base := newLoopbackServer(t, New(Config{Source: store}))
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	get := func(header ...string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", base+"/app_bg.wasm", nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	if resp, b := get(); !bytes.Equal(b, big) || resp.ContentLength != int64(len(big)) {
+		t.Errorf("identity from disk: %d bytes, Content-Length %d", len(b), resp.ContentLength)
+	}
+	if resp, b := get("Range", "bytes=1000-1999"); resp.StatusCode != 206 || !bytes.Equal(b, big[1000:2000]) {
+		t.Errorf("range from disk: %d, %d bytes", resp.StatusCode, len(b))
+	}
+	resp, b := get("Accept-Encoding", "gzip")
+	plain, err := codings[0].Decode(b, int64(len(big)))
+	if resp.Header.Get("Content-Encoding") != "gzip" || err != nil || !bytes.Equal(plain, big) {
+		t.Errorf("gzip variant from disk: %q, %v", resp.Header.Get("Content-Encoding"), err)
+	}
+	if used := store.MemoryUsed(); used > 1000 {
+		t.Errorf("%d bytes held in memory, budget 1000", used)
+	}
 }

@@ -55,11 +55,13 @@ func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFailure
 	}
 
-	store, err := compress.Open(root.FS(), compress.Config{Codings: codings, Logger: log, WriteSidecars: root})
+	store, err := compress.Open(root.FS(), compress.Config{Codings: codings, Logger: log, WriteSidecars: root,
+		MemoryBudget: int64(common.memoryBudget)})
 	if err != nil {
 		log.Error("cannot read root", "root", dir, "err", err)
 		return exitFailure
 	}
+	defer store.Close()
 	failed := 0
 	for _, f := range store.Precompress(ctx) {
 		for _, v := range f.Variants {

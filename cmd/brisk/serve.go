@@ -49,6 +49,7 @@ type serveOptions struct {
 	root                 string // "" = the embedded demo
 	log                  *slog.Logger
 	codings              []*compress.Coding
+	memoryBudget         int64
 }
 
 // cacheRulesFlag collects repeated --cache-control GLOB=VALUE rules.
@@ -137,6 +138,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
 	if o.log, o.codings, err = common.resolve(stderr, level); err != nil {
 		return fail(err)
 	}
+	o.memoryBudget = int64(common.memoryBudget)
 
 	// Site discovery: an explicit ROOT, then Leptos' own variable, then
 	// cargo-leptos' default for an SSR app, then the demo.
@@ -162,7 +164,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	log := o.log
-	cfg := compress.Config{Codings: o.codings, Logger: log}
+	cfg := compress.Config{Codings: o.codings, Logger: log, MemoryBudget: o.memoryBudget}
 	cache := server.CachePolicy{Rules: o.cacheRules}
 	if o.dev {
 		cfg.Transform = server.InjectLiveReload
@@ -190,6 +192,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot read root", "root", rootName, "err", err)
 		return exitFailure
 	}
+	defer store.Close()
 
 	var app *child
 	upstream := o.upstream
