@@ -1,0 +1,521 @@
+//go:build linux
+
+// Command benchpeers compares brisk with the servers people would otherwise
+// put in front of a precompressed WebAssembly app (nginx with brotli_static,
+// h2o, Caddy), serving the same files and the same .br sidecars, so that
+// "as fast as nginx" is a number anyone can reproduce on a Debian machine
+// rather than a claim.
+//
+//	go run ./cmd/benchpeers                          # synthetic ~1.8 MB wasm (~460 KB br)
+//	go run ./cmd/benchpeers -install                 # apt-get the peers and wrk first (root)
+//	go run ./cmd/benchpeers -wasm /tmp/realwasm/automerge-automerge-wasm/automerge_wasm_bg.wasm
+//	go run ./cmd/benchpeers -servers brisk,nginx -rounds 5 -duration 10s
+//
+// It builds brisk as the Dockerfile does, writes a site of index.html (2 KB),
+// pkg/app.js (30 KB) and pkg/app_bg.wasm into a temporary directory and runs
+// `brisk precompress` on it once. Each server then gets its own loopback port
+// and a configuration in the temporary directory, tuned as one would in
+// production (see peers.go). Before any load, each server is asked for
+// every file with `Accept-Encoding: br` and its headers and body are
+// compared with what a browser needs; deviations go into the notes column,
+// because a server that is fast but sends the wrong Content-Type or no Vary
+// is not doing the same work.
+//
+// Throughput is measured with wrk (2 threads, 64 connections) on a small
+// target (the 2 KB page: per-request cost) and a large one (the wasm:
+// transfer cost), interleaving the servers run by run and repeating
+// -rounds times, so that drift in the machine's load spreads over all of
+// them; the table shows the median run. Memory is the resident set of each
+// server's process tree after the load. Cold start is the time from exec to
+// the first byte of a br answer for the wasm, the cost a scale-to-zero
+// deployment pays, median of 5 interleaved starts.
+//
+// wrk runs on the same machine as the servers and takes cores from them;
+// on a small machine the absolute numbers say as much about wrk as about
+// the servers, and only the ratios between servers measured alike are
+// meaningful. Everything stays on 127.0.0.1, the whole command is bounded
+// by -timeout, and every process it starts is stopped by PID when it ends,
+// on error, timeout and Ctrl-C too. Linux only: it reads /proc.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// targets are the two URLs under load: the small one measures the cost of
+// a request, the large one the cost of moving bytes.
+var targets = []struct{ name, file string }{
+	{"small", htmlPath},
+	{"large", wasmPath},
+}
+
+const coldRuns = 5
+
+func main() {
+	os.Exit(run())
+}
+
+// run is main with an exit status: 0 when everything was measured, 1 when
+// the run failed or was cut short (the partial table is still printed),
+// 2 for a bad command line.
+func run() int {
+	install := flag.Bool("install", false, "apt-get install the peers and wrk first (Debian, as root or with sudo)")
+	wasmFile := flag.String("wasm", "", "serve this wasm file as "+wasmPath+" (default: a synthetic module, ~460 KB as br)")
+	duration := flag.Duration("duration", 5*time.Second, "length of each wrk run")
+	rounds := flag.Int("rounds", 3, "wrk runs per server and target; the median is reported")
+	serverList := flag.String("servers", strings.Join(allPeers, ","), "servers to compare, in this order")
+	timeout := flag.Duration("timeout", 6*time.Minute, "bound on the whole command, install and build included")
+	flag.Parse()
+	names, err := parseServers(*serverList)
+	if err == nil && (flag.NArg() > 0 || *rounds < 1 || *duration < time.Second || *duration%time.Second != 0 || *timeout <= 0) {
+		err = errors.New("want no arguments, -rounds ≥ 1, -duration in whole seconds ≥ 1s and -timeout > 0")
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchpeers: %v (see -help)\n", err)
+		return 2
+	}
+
+	// Ctrl-C and SIGTERM cancel the context like the timeout does; the
+	// deferred stopAll then takes down whatever is running.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("-timeout %s reached", *timeout))
+	defer cancel()
+	defer started.stopAll()
+
+	b := &bench{
+		start: time.Now(), loadBefore: loadAvg(), command: commandLine(),
+		duration: *duration, rounds: *rounds,
+	}
+	err = b.run(ctx, names, *install, *wasmFile)
+	started.stopAll()
+	b.loadAfter = loadAvg()
+	b.elapsed = time.Since(b.start)
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		b.incomplete = err.Error()
+		logf("%v", err)
+	}
+	if b.site != nil {
+		b.report(os.Stdout)
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// parseServers validates -servers: known names, each once.
+func parseServers(list string) ([]string, error) {
+	var names []string
+	for n := range strings.SplitSeq(list, ",") {
+		n = strings.ToLower(strings.TrimSpace(n))
+		switch {
+		case n == "":
+			continue
+		case !slices.Contains(allPeers, n):
+			return nil, fmt.Errorf("unknown server %q in -servers (known: %s)", n, strings.Join(allPeers, ", "))
+		case slices.Contains(names, n):
+			return nil, fmt.Errorf("%s twice in -servers", n)
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return nil, errors.New("-servers is empty")
+	}
+	return names, nil
+}
+
+// bench is one invocation: its setup, its peers and what the report needs.
+type bench struct {
+	start                 time.Time
+	elapsed               time.Duration
+	loadBefore, loadAfter string
+	command               string
+	duration              time.Duration
+	rounds                int
+	wrk                   string
+	site                  *site
+	peers                 []*peer
+	skipped               []string
+	incomplete            string
+}
+
+func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile string) error {
+	if install {
+		if err := aptInstall(ctx); err != nil {
+			return err
+		}
+	}
+	if w, err := exec.LookPath("wrk"); err == nil {
+		b.wrk = w
+	} else {
+		b.skipped = append(b.skipped, "wrk: not on PATH (Debian: apt-get install wrk, or -install): no throughput measured")
+	}
+
+	tmp, err := os.MkdirTemp("", "benchpeers-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// Deferred after RemoveAll so that it runs first: no server may still
+	// be reading the site, or writing its logs, as the directory goes.
+	defer started.stopAll()
+	// Started as root, nginx's workers and h2o run as nobody, who must be
+	// able to enter the site (MkdirTemp makes the directory 0700).
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	mod, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	brisk := filepath.Join(tmp, "brisk")
+	logf("building brisk (CGO_ENABLED=0 -trimpath -ldflags=\"-s -w\")")
+	if err := buildBrisk(ctx, mod, brisk); err != nil {
+		return err
+	}
+	if b.site, err = writeSite(ctx, brisk, filepath.Join(tmp, "site"), wasmFile); err != nil {
+		return err
+	}
+	var skipped []string
+	b.peers, skipped = findPeers(ctx, names, brisk, b.site)
+	b.skipped = append(skipped, b.skipped...)
+	for _, s := range b.skipped {
+		logf("skipped %s", s)
+	}
+
+	// One long-running instance per server for verification, load and RSS.
+	var running []*peer
+	for _, p := range b.peers {
+		if err := b.launch(ctx, p, filepath.Join(tmp, "run", p.name)); err != nil {
+			p.note("did not start: %v", err)
+			logf("%s did not start: %v", p.name, err)
+			continue
+		}
+		logf("%s listening on 127.0.0.1:%d (pid %d)", p.name, p.port, p.proc.pid)
+		verify(ctx, p, p.port, b.site)
+		running = append(running, p)
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if b.wrk != "" {
+		b.load(ctx, running)
+	}
+	for _, p := range running {
+		if kb, detail, err := treeRSS(p.proc.pid); err == nil {
+			p.rssKB, p.rssDetail = kb, detail
+		} else {
+			p.note("RSS: %v", err)
+		}
+		p.proc.stop()
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	coldStarts(ctx, b.peers, tmp, coldRuns, b.site)
+	return context.Cause(ctx)
+}
+
+// launch starts p's long-running instance and waits, bounded, until it
+// accepts connections.
+func (b *bench) launch(ctx context.Context, p *peer, dir string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	pr, _, err := p.start(dir, port)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := waitListening(wctx, pr, port, time.Millisecond)
+	if err != nil {
+		pr.stop()
+		return err
+	}
+	conn.Close()
+	p.port, p.proc = port, pr
+	return nil
+}
+
+// load runs wrk round by round, target by target, server by server, so
+// that consecutive runs of one server are as far apart as possible.
+func (b *bench) load(ctx context.Context, peers []*peer) {
+	for round := range b.rounds {
+		for _, t := range targets {
+			var line []string
+			for _, p := range peers {
+				if ctx.Err() != nil {
+					return
+				}
+				url := fmt.Sprintf("http://127.0.0.1:%d/%s", p.port, t.file)
+				r, err := runWrk(ctx, b.wrk, url, b.duration)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					p.note("%s round %d: %v", t.name, round+1, err)
+					line = append(line, p.name+" error")
+					continue
+				}
+				b.checkRun(p, t.name, t.file, r)
+				p.runs[t.name] = append(p.runs[t.name], r)
+				line = append(line, fmt.Sprintf("%s %.0f", p.name, r.reqPerSec))
+			}
+			logf("round %d/%d %s (req/s): %s", round+1, b.rounds, t.name, strings.Join(line, ", "))
+			// Let the last run's connections and the CPU settle.
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+// checkRun notes what wrk saw that the verification could not: error
+// answers and socket errors under load, and responses larger than the .br
+// sidecar plus headers (a server falling back to identity under load).
+func (b *bench) checkRun(p *peer, target, file string, r wrkResult) {
+	if r.non2xx > 0 {
+		p.note("%s: %d non-2xx answers under load", target, r.non2xx)
+	}
+	if r.sockErrs != "" {
+		p.note("%s: wrk socket errors (%s)", target, r.sockErrs)
+	}
+	if r.requests > 0 {
+		per := r.bytesRead / float64(r.requests)
+		if limit := float64(len(b.site.br[file])) + 1024; per > limit*1.02 {
+			p.note("%s: %.0f bytes per answer under load, more than the .br (%d) and headers", target, per, len(b.site.br[file]))
+		}
+	}
+}
+
+// aptInstall installs every peer and wrk from Debian. apt-get update comes
+// first because a fresh image's package lists are empty.
+func aptInstall(ctx context.Context) error {
+	var prefix []string
+	if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("sudo"); err != nil {
+			return errors.New("-install needs root or sudo")
+		}
+		// sudo resets the environment but takes assignments before the command.
+		prefix = []string{"sudo", "DEBIAN_FRONTEND=noninteractive"}
+	}
+	for _, args := range [][]string{{"apt-get", "update"}, append([]string{"apt-get", "install", "-y"}, aptPackages...)} {
+		args = append(slices.Clone(prefix), args...)
+		logf("%s", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(args, " "), err)
+		}
+	}
+	return nil
+}
+
+// report prints the markdown table and everything needed to reproduce or
+// question it.
+func (b *bench) report(w io.Writer) {
+	var nginx *peer
+	for _, p := range b.peers {
+		if p.name == "nginx" {
+			nginx = p
+		}
+	}
+	rate := func(p *peer, target string) (float64, bool) {
+		if p == nil {
+			return 0, false
+		}
+		r, ok := medianRun(p.runs[target])
+		return r.reqPerSec, ok
+	}
+
+	fmt.Fprintln(w, "## brisk vs nginx, h2o and Caddy: precompressed WebAssembly app")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "- Date: %s; took %s\n", b.start.Format("2006-01-02 15:04 MST"), b.elapsed.Round(time.Second))
+	fmt.Fprintf(w, "- Machine: %s, nproc %d, %s RAM, Linux %s; load average before %s, after %s\n",
+		cpuModel(), runtime.NumCPU(), memTotal(), kernel(), b.loadBefore, b.loadAfter)
+	var versions []string
+	for _, p := range b.peers {
+		versions = append(versions, p.name+" "+p.version)
+	}
+	if b.wrk != "" {
+		out, _ := exec.Command(b.wrk, "-v").CombinedOutput() // wrk -v exits 1 after printing
+		v, _, _ := strings.Cut(string(out), "[")
+		versions = append(versions, strings.TrimSpace(v))
+	}
+	fmt.Fprintf(w, "- Versions: %s\n", strings.Join(versions, "; "))
+	fmt.Fprintf(w, "- Command: `%s`\n", b.command)
+	s := b.site
+	fmt.Fprintf(w, "- Site: `%s` %d B (br %d), `%s` %d B (br %d), `%s` %s %d B (br %d); sidecars written once by `brisk precompress`, shared by all servers\n",
+		htmlPath, s.rawSize[htmlPath], len(s.br[htmlPath]), jsPath, s.rawSize[jsPath], len(s.br[jsPath]),
+		wasmPath, s.wasmSource, s.rawSize[wasmPath], len(s.br[wasmPath]))
+	fmt.Fprintf(w, "- Load: `wrk -t2 -c64 -d%s --latency -H 'Accept-Encoding: br'`; small = `/%s`, large = `/%s`; %d rounds, servers interleaved; median run shown (req/s and its p50/p99); wrk shares the machine's cores with the server\n",
+		wrkSeconds(b.duration), htmlPath, wasmPath, b.rounds)
+	fmt.Fprintf(w, "- Cold start: exec to first byte of a br `GET /%s` (answer checked whole), median of %d starts, interleaved; RSS: VmRSS summed over the server's process tree after the load, MiB\n",
+		wasmPath, coldRuns)
+	if b.incomplete != "" {
+		fmt.Fprintf(w, "- **Incomplete:** %s\n", b.incomplete)
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "| server | small req/s | small vs nginx | large req/s | large vs nginx | small p50 / p99 ms | large p50 / p99 ms | cold start ms | RSS MB | notes |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, p := range b.peers {
+		cells := []string{p.name}
+		for _, t := range targets {
+			r, ok := medianRun(p.runs[t.name])
+			base, okBase := rate(nginx, t.name)
+			cells = append(cells, num(r.reqPerSec, 0, ok), ratio(r.reqPerSec, base, ok && okBase))
+		}
+		for _, t := range targets {
+			if r, ok := medianRun(p.runs[t.name]); ok {
+				cells = append(cells, fmt.Sprintf("%s / %s", num(ms(r.p50), 2, true), num(ms(r.p99), 2, true)))
+			} else {
+				cells = append(cells, "–")
+			}
+		}
+		cold, ok := medianDuration(p.cold)
+		cells = append(cells, num(ms(cold), 1, ok), num(float64(p.rssKB)/1024, 1, p.rssKB > 0))
+		notes := slices.Clone(p.notes)
+		if len(p.coldErrs) > 0 {
+			notes = append(notes, fmt.Sprintf("%d of %d cold starts failed", len(p.coldErrs), len(p.coldErrs)+len(p.cold)))
+		}
+		if len(notes) == 0 {
+			notes = []string{"as expected"}
+		}
+		cells = append(cells, strings.ReplaceAll(strings.Join(notes, "; "), "|", "\\|"))
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "Configurations (all on 127.0.0.1, one port each, config files in the temporary directory):")
+	for _, p := range b.peers {
+		fmt.Fprintf(w, "- %s: %s\n", p.name, p.config)
+	}
+	fmt.Fprintf(w, "\nHeaders of each server's br answer for `/%s`:\n", wasmPath)
+	for _, p := range b.peers {
+		if p.wasmHeaders != "" {
+			fmt.Fprintf(w, "- %s: %s\n", p.name, p.wasmHeaders)
+		}
+	}
+	var details []string
+	for _, p := range b.peers {
+		if p.rssDetail != "" {
+			details = append(details, fmt.Sprintf("%s = %s", p.name, p.rssDetail))
+		}
+	}
+	if len(details) > 0 {
+		fmt.Fprintf(w, "\nRSS by process (MiB): %s\n", strings.Join(details, "; "))
+	}
+	for _, p := range b.peers {
+		for i, e := range p.coldErrs {
+			if i == 2 {
+				fmt.Fprintf(w, "- %s: %d more cold start errors\n", p.name, len(p.coldErrs)-i)
+				break
+			}
+			fmt.Fprintf(w, "- %s cold start error: %s\n", p.name, e)
+		}
+	}
+	if len(b.skipped) > 0 {
+		fmt.Fprintln(w, "\nSkipped:")
+		for _, s := range b.skipped {
+			fmt.Fprintf(w, "- %s\n", s)
+		}
+	}
+}
+
+func num(v float64, prec int, ok bool) string {
+	if !ok || math.IsNaN(v) {
+		return "–"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+func ratio(v, base float64, ok bool) string {
+	if !ok || base == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(v/base, 'f', 2, 64) + "×"
+}
+
+// logf reports progress on stderr, keeping stdout for the table.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchpeers: "+format+"\n", args...)
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			if kb, err := strconv.ParseFloat(strings.Fields(v)[0], 64); err == nil {
+				return fmt.Sprintf("%.0f GiB", kb/(1<<20))
+			}
+		}
+	}
+	return "? GiB"
+}
+
+// loadAvg is the 1, 5 and 15 minute load, reported because other work on
+// the machine moves every number in the table.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// commandLine is how we were invoked, quoted so that it can be pasted into
+// a shell; a binary that go run built is shown as that go run.
+func commandLine() string {
+	words := []string{os.Args[0]}
+	if strings.Contains(os.Args[0], "go-build") {
+		words = []string{"go", "run", "./cmd/benchpeers"}
+	}
+	for _, a := range os.Args[1:] {
+		plain := a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,@%+-") == ""
+		if !plain {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
+}
