@@ -1,7 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -64,4 +68,58 @@ func BenchmarkServe(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkServeLoopback serves the large br wasm over real loopback
+// connections, keep-alive, from parallel clients, so that a CPU profile
+// (-cpuprofile) shows where a response's time goes beyond the handler:
+// net/http, the socket writes, the kernel.
+func BenchmarkServeLoopback(b *testing.B) {
+	// Random letters compress about as well as wasm does (to ~60%).
+	wasm := make([]byte, 800_000)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range wasm {
+		wasm[i] = 'a' + byte(r.IntN(20))
+	}
+	codings, _ := compress.NewCodings("br", compress.Fast)
+	store, err := compress.Open(fstest.MapFS{"pkg/app_bg.wasm": {Data: wasm, ModTime: testMod}}, compress.Config{Codings: codings})
+	if err != nil {
+		b.Fatal(err)
+	}
+	store.Precompress(context.Background())
+	a, _ := store.Snapshot().Lookup("pkg/app_bg.wasm")
+	b.SetBytes(a.Variants()[0].Size)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(Config{Source: store})
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	addr := ln.Addr().String()
+	request := []byte("GET /pkg/app_bg.wasm HTTP/1.1\r\nHost: b\r\nAccept-Encoding: br\r\n\r\n")
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		r := bufio.NewReaderSize(conn, 64<<10)
+		for pb.Next() {
+			if _, err := conn.Write(request); err != nil {
+				b.Error(err)
+				return
+			}
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 }
