@@ -120,15 +120,27 @@ func (c *content) settle() {
 		return
 	}
 	defer f.Close()
+	if !c.budget.take(c.disk.stamp.Size) {
+		// Staying on disk: hash it in passing, without holding it all.
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			c.err = err
+		} else if tagOf(h.Sum(nil), c.coding) != c.want {
+			c.err = fmt.Errorf("%s changed on disk since it was indexed", c.disk.name)
+		}
+		return
+	}
 	data, err := io.ReadAll(f)
 	switch {
 	case err != nil:
 		c.err = err
 	case tag(data, c.coding) != c.want:
 		c.err = fmt.Errorf("%s changed on disk since it was indexed", c.disk.name)
-	case c.budget.take(int64(len(data))):
+	default:
 		c.data = data
+		return
 	}
+	c.budget.give(c.disk.stamp.Size)
 }
 
 // onDisk makes a representation whose bytes stay in fsys until first use,
@@ -221,10 +233,16 @@ func (a *Asset) addVariant(r Representation) {
 // coding's name for encodings so that tags are readable in a browser's
 // network panel.
 func tag(data []byte, coding string) string {
+	sum := sha256.Sum256(data)
+	return tagOf(sum[:], coding)
+}
+
+// tagOf is tag for a SHA-256 sum already computed.
+func tagOf(sum []byte, coding string) string {
 	if coding == "" {
-		return digest(data)
+		return digestOf(sum)
 	}
-	return digest(data) + "." + coding
+	return digestOf(sum) + "." + coding
 }
 
 // digest names data by content. 144 bits of SHA-256 make an accidental
@@ -232,6 +250,10 @@ func tag(data []byte, coding string) string {
 // the tag short enough for every response header.
 func digest(data []byte) string {
 	sum := sha256.Sum256(data)
+	return digestOf(sum[:])
+}
+
+func digestOf(sum []byte) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
