@@ -37,26 +37,36 @@ func InMemory(coding string, data []byte) Representation {
 
 // Body returns the bytes to send: in memory, or else an open file of
 // exactly Size bytes, which the caller closes (and which a server can hand
-// to sendfile). The first call for bytes on disk reads them once to check
-// them against Digest, and keeps them in memory if the budget allows. An
-// error means the bytes on disk are no longer the ones Digest names; the
-// representation must not be served.
+// to sendfile). Bytes on disk that a manifest vouches for are served from
+// disk at once, so that a cold start answers without reading them first;
+// meanwhile they are read once in the background, checked against Digest,
+// and kept in memory if the budget allows. An error means the bytes on
+// disk are not the ones Digest names; the representation must not be
+// served.
 func (r *Representation) Body() ([]byte, fs.File, error) {
 	c := r.content
 	if c == nil {
 		return nil, nil, nil
 	}
-	c.once.Do(c.settle)
-	if c.err != nil || c.data != nil {
-		return c.data, nil, c.err
+	if data := c.mem.Load(); data != nil {
+		return *data, nil, nil
+	}
+	if err := c.bad.Load(); err != nil {
+		return nil, nil, *err
+	}
+	if c.want != "" && c.started.CompareAndSwap(false, true) {
+		go c.settle.Do(c.check)
 	}
 	f, err := c.disk.open()
 	return nil, f, err
 }
 
-// Bytes returns the representation's bytes, reading them from disk if
-// they are not in memory (the encoders need them whole).
+// Bytes returns the representation's bytes, checked, reading them from
+// disk if they are not in memory (the encoders need them whole).
 func (r *Representation) Bytes() ([]byte, error) {
+	if c := r.content; c != nil && c.want != "" {
+		c.settle.Do(c.check)
+	}
 	data, f, err := r.Body()
 	if f == nil || err != nil {
 		return data, err
@@ -65,21 +75,22 @@ func (r *Representation) Bytes() ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// content is bytes in memory, or on disk (disk != nil) until settle
-// decides whether they may stay in memory.
+// content is bytes in memory (mem), or on disk (disk) unless and until
+// check has verified them and the budget let them into memory.
 type content struct {
-	once   sync.Once
-	data   []byte
-	err    error
-	disk   *diskFile
-	budget *budget // charged when bytes from disk are kept in memory
-	want   string  // the digest the bytes on disk must have
-	coding string
+	mem     atomic.Pointer[[]byte]
+	bad     atomic.Pointer[error]
+	disk    *diskFile
+	budget  *budget // charged when bytes from disk are kept in memory
+	want    string  // the digest the bytes on disk must have; "" once trusted
+	coding  string
+	started atomic.Bool
+	settle  sync.Once
 }
 
 func resident(data []byte) *content {
-	c := &content{data: data}
-	c.once.Do(func() {})
+	c := &content{}
+	c.mem.Store(&data)
 	return c
 }
 
@@ -107,37 +118,37 @@ func (d *diskFile) open() (fs.File, error) {
 	return f, nil
 }
 
-// settle runs once for bytes on disk: it checks them against the digest
-// (a sidecar may have been damaged with its size and mtime intact) and
-// keeps them in memory when the budget has room.
-func (c *content) settle() {
-	if c.want == "" {
-		return // already verified (the store hashed it, or wrote it itself)
-	}
+// check runs once for bytes on disk that a manifest vouches for: it
+// verifies them against the digest (a sidecar may have been damaged with
+// its size and mtime intact) and keeps them in memory when the budget has
+// room.
+func (c *content) check() {
+	fail := func(err error) { c.bad.Store(&err) }
 	f, err := c.disk.open()
 	if err != nil {
-		c.err = err
+		fail(err)
 		return
 	}
 	defer f.Close()
+	changed := fmt.Errorf("%s changed on disk since it was indexed", c.disk.name)
 	if !c.budget.take(c.disk.stamp.Size) {
 		// Staying on disk: hash it in passing, without holding it all.
 		h := sha256.New()
 		if _, err := io.Copy(h, f); err != nil {
-			c.err = err
+			fail(err)
 		} else if tagOf(h.Sum(nil), c.coding) != c.want {
-			c.err = fmt.Errorf("%s changed on disk since it was indexed", c.disk.name)
+			fail(changed)
 		}
 		return
 	}
 	data, err := io.ReadAll(f)
 	switch {
 	case err != nil:
-		c.err = err
+		fail(err)
 	case tag(data, c.coding) != c.want:
-		c.err = fmt.Errorf("%s changed on disk since it was indexed", c.disk.name)
+		fail(changed)
 	default:
-		c.data = data
+		c.mem.Store(&data)
 		return
 	}
 	c.budget.give(c.disk.stamp.Size)
@@ -155,7 +166,6 @@ func onDisk(fsys fs.FS, name, coding, wantDigest string, stamp fileStamp, b *bud
 // hashed or written itself, kept on disk because the budget is spent.
 func verifiedOnDisk(fsys fs.FS, name, coding, digest string, stamp fileStamp) Representation {
 	c := &content{disk: &diskFile{fsys: fsys, name: name, stamp: stamp}}
-	c.once.Do(func() {})
 	return Representation{Coding: coding, Digest: digest, Size: stamp.Size, content: c}
 }
 
@@ -164,7 +174,10 @@ func (r *Representation) residentSize() int64 {
 	if r.content == nil {
 		return 0
 	}
-	return int64(len(r.content.data))
+	if data := r.content.mem.Load(); data != nil {
+		return int64(len(*data))
+	}
+	return 0
 }
 
 // Asset is one version of one file. Everything in it is fixed once the

@@ -451,7 +451,10 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 	}
 	switch {
 	case s.cfg.Transform != nil:
-		a.Identity = InMemory("", s.cfg.Transform(name, data))
+		// Transformed bytes exist only in memory, budget or not.
+		data = s.cfg.Transform(name, data)
+		s.budget.take(int64(len(data)))
+		a.Identity = InMemory("", data)
 	case s.root == nil || s.budget.take(int64(len(data))):
 		// Files of a fixed file system (the embedded site) are in the
 		// binary already; copying them is free of disk reads.
