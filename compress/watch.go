@@ -17,10 +17,11 @@ import (
 const (
 	quietPeriod = 50 * time.Millisecond
 	maxDelay    = 500 * time.Millisecond
-	// pollEvery is how often the root is rescanned when the OS cannot
-	// watch it (the inotify watch limit was reached).
-	pollEvery = 2 * time.Second
 )
+
+// pollEvery is how often the root is rescanned when the OS cannot watch
+// it (the inotify watch limit was reached). A variable for tests.
+var pollEvery = 2 * time.Second
 
 // Watch follows the root until ctx ends: after each burst of changes it
 // rescans, publishes a new snapshot if anything changed, and encodes the
@@ -116,6 +117,13 @@ func (s *Store) rescanAndEncode(ctx context.Context) (retryIn time.Duration) {
 	return retryIn
 }
 
+// watchLimitReached recognises the OS refusing more watches (inotify's
+// max_user_watches, or too many instances), as opposed to a directory
+// that vanished before it could be watched.
+func watchLimitReached(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EMFILE)
+}
+
 // watchedTree keeps one watch per directory of the root, plus one on the
 // root's parent, which is how a root replaced by rename is noticed.
 type watchedTree struct {
@@ -164,7 +172,7 @@ func (t *watchedTree) sync() {
 			_ = t.w.Remove(p)
 		}
 		if err := t.w.Add(p); err != nil {
-			if !t.blind && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EMFILE)) {
+			if !t.blind && watchLimitReached(err) {
 				t.store.log.Warn("the OS watch limit is reached; rescanning periodically instead",
 					"every", pollEvery, "hint", "raise fs.inotify.max_user_watches", "err", err)
 				t.blind = true

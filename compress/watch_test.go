@@ -3,8 +3,10 @@ package compress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -151,4 +153,40 @@ func TestSupersededEncodeIsCancelled(t *testing.T) {
 	if len(old.Variants()) != 0 {
 		t.Error("the superseded version got a variant")
 	}
+}
+
+// When the OS refuses more watches, brisk falls back to rescanning on a
+// timer: changes still show up, later.
+func TestWatchLimitFallsBackToPolling(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("add /x: %w", syscall.ENOSPC), true},
+		{fmt.Errorf("add /x: %w", syscall.EMFILE), true},
+		{fmt.Errorf("add /x: %w", syscall.ENOENT), false},
+	} {
+		if got := watchLimitReached(tt.err); got != tt.want {
+			t.Errorf("watchLimitReached(%v) = %v", tt.err, got)
+		}
+	}
+
+	defer func(d time.Duration) { pollEvery = d }(pollEvery)
+	pollEvery = 20 * time.Millisecond
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenDir(dir, Config{SettleAge: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.poll(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a change seen by polling", func() bool { c, _ := identityOf(s, "a.txt"); return c == "two" })
 }
