@@ -4,44 +4,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	fakeOnce sync.Once
-	fakePath string
-	fakeErr  error
-)
-
-// fakeSSR builds the stand-in application server once.
-func fakeSSR(t *testing.T) string {
-	t.Helper()
-	fakeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fakessr")
-		if err != nil {
-			fakeErr = err
-			return
-		}
-		fakePath = filepath.Join(dir, "fakessr")
-		if out, err := exec.Command("go", "build", "-o", fakePath, "./testdata/fakessr").CombinedOutput(); err != nil {
-			fakeErr = &buildError{string(out)}
-		}
-	})
-	if fakeErr != nil {
-		t.Fatal(fakeErr)
-	}
-	return fakePath
-}
-
-type buildError struct{ out string }
-
-func (e *buildError) Error() string { return "go build fakessr: " + e.out }
+// fakeSSR is the stand-in application server.
+func fakeSSR(t *testing.T) string { return goBuild(t, "./testdata/fakessr", "fakessr") }
 
 // ssrSite is a cargo-leptos style target/site with a pkg directory.
 func ssrSite(t *testing.T) string {

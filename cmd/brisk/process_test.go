@@ -15,36 +15,43 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// builds holds one build per package, shared by the tests of a run.
+var builds sync.Map // package path → *build
 
-// briskBinary builds the command once per test run, so that signals and
-// exit codes are tested on a real process. It is built as the Dockerfile
-// builds it: static, so that it also runs in an empty root.
-func briskBinary(t *testing.T) string {
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// goBuild builds pkg once per test run, static and stripped as the
+// Dockerfile builds brisk, so that it also runs in an empty root.
+func goBuild(t *testing.T, pkg, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "brisk-bin")
+	v, _ := builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "brisk-test-bin")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "brisk")
-		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binPath, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := build.CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", b.path, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = errors.New(string(out))
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v", buildErr)
+	if b.err != nil {
+		t.Fatalf("go build %s: %v", pkg, b.err)
 	}
-	return binPath
+	return b.path
 }
+
+// briskBinary is brisk itself, so that signals and exit codes are tested
+// on a real process.
+func briskBinary(t *testing.T) string { return goBuild(t, ".", "brisk") }
 
 // proc is a brisk process started by a test.
 type proc struct {
