@@ -123,32 +123,41 @@ func TestTraversalNeverLeaves(t *testing.T) {
 	}
 }
 
+// rawClient asks for exactly the encodings a test names: net/http's
+// transport would otherwise add gzip and decode it silently.
+var rawClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+// fetch sends one request with the given header pairs and reads the whole
+// response.
+func fetch(t *testing.T, method, url string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
 // Over a real connection: responses are framed by Content-Length (never
 // chunked, so browsers show progress), HEAD sends headers only, and a
 // revalidation with the ETag gets a 304.
 func TestEndToEndFraming(t *testing.T) {
 	_, store := newTestServer(t)
 	base := "http://" + startServer(t, store)
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-
 	get := func(method, path string, header ...string) (*http.Response, []byte) {
-		req, err := http.NewRequest(method, base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
+		return fetch(t, method, base+path, header...)
 	}
 
 	a, _ := store.Snapshot().Lookup("pkg/app_bg.wasm")

@@ -256,22 +256,8 @@ func TestServeFromDisk(t *testing.T) {
 	defer store.Close()
 	store.Precompress(context.Background())
 	base := newLoopbackServer(t, New(Config{Source: store}))
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	get := func(header ...string) (*http.Response, []byte) {
-		req, _ := http.NewRequest("GET", base+"/app_bg.wasm", nil)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
+		return fetch(t, "GET", base+"/app_bg.wasm", header...)
 	}
 	if resp, b := get(); !bytes.Equal(b, big) || resp.ContentLength != int64(len(big)) {
 		t.Errorf("identity from disk: %d bytes, Content-Length %d", len(b), resp.ContentLength)
