@@ -10,6 +10,7 @@
 //	go run ./cmd/benchpeers -install                 # apt-get the peers and wrk first (root)
 //	go run ./cmd/benchpeers -wasm /tmp/realwasm/automerge-automerge-wasm/automerge_wasm_bg.wasm
 //	go run ./cmd/benchpeers -servers brisk,nginx -rounds 5 -duration 10s
+//	go run ./cmd/benchpeers -servers brisk,nginx -rounds 0 -cold 15 -wasm-size 4194304   # cold starts only
 //
 // It builds brisk as the Dockerfile does, writes a site of index.html (2 KB),
 // pkg/app.js (30 KB) and pkg/app_bg.wasm into a temporary directory and runs
@@ -64,8 +65,6 @@ var targets = []struct{ name, file string }{
 	{"large", wasmPath},
 }
 
-const coldRuns = 5
-
 func main() {
 	os.Exit(run())
 }
@@ -77,13 +76,15 @@ func run() int {
 	install := flag.Bool("install", false, "apt-get install the peers and wrk first (Debian, as root or with sudo)")
 	wasmFile := flag.String("wasm", "", "serve this wasm file as "+wasmPath+" (default: a synthetic module, ~460 KB as br)")
 	duration := flag.Duration("duration", 5*time.Second, "length of each wrk run")
-	rounds := flag.Int("rounds", 3, "wrk runs per server and target; the median is reported")
+	rounds := flag.Int("rounds", 3, "wrk runs per server and target; the median is reported (0: no load, cold starts only)")
+	cold := flag.Int("cold", 5, "cold starts per server; the median is reported")
+	wasmSize := flag.Int("wasm-size", syntheticWasmSize, "size in bytes of the synthetic wasm, without -wasm")
 	serverList := flag.String("servers", strings.Join(allPeers, ","), "servers to compare, in this order")
 	timeout := flag.Duration("timeout", 6*time.Minute, "bound on the whole command, install and build included")
 	flag.Parse()
 	names, err := parseServers(*serverList)
-	if err == nil && (flag.NArg() > 0 || *rounds < 1 || *duration < time.Second || *duration%time.Second != 0 || *timeout <= 0) {
-		err = errors.New("want no arguments, -rounds ≥ 1, -duration in whole seconds ≥ 1s and -timeout > 0")
+	if err == nil && (flag.NArg() > 0 || *rounds < 0 || *cold < 1 || *wasmSize < 1024 || *duration < time.Second || *duration%time.Second != 0 || *timeout <= 0) {
+		err = errors.New("want no arguments, -rounds ≥ 0, -cold ≥ 1, -wasm-size ≥ 1024, -duration in whole seconds ≥ 1s and -timeout > 0")
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchpeers: %v (see -help)\n", err)
@@ -100,7 +101,7 @@ func run() int {
 
 	b := &bench{
 		start: time.Now(), loadBefore: loadAvg(), command: commandLine(),
-		duration: *duration, rounds: *rounds,
+		duration: *duration, rounds: *rounds, coldRuns: *cold, wasmSize: *wasmSize,
 	}
 	err = b.run(ctx, names, *install, *wasmFile)
 	started.stopAll()
@@ -151,6 +152,8 @@ type bench struct {
 	command               string
 	duration              time.Duration
 	rounds                int
+	coldRuns              int
+	wasmSize              int // of the synthetic module
 	wrk                   string
 	site                  *site
 	peers                 []*peer
@@ -192,7 +195,7 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 	if err := buildBrisk(ctx, mod, brisk); err != nil {
 		return err
 	}
-	if b.site, err = writeSite(ctx, brisk, filepath.Join(tmp, "site"), wasmFile); err != nil {
+	if b.site, err = writeSite(ctx, brisk, filepath.Join(tmp, "site"), wasmFile, b.wasmSize); err != nil {
 		return err
 	}
 	var skipped []string
@@ -217,7 +220,7 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if b.wrk != "" {
+	if b.wrk != "" && b.rounds > 0 {
 		b.load(ctx, running)
 	}
 	for _, p := range running {
@@ -231,7 +234,7 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	coldStarts(ctx, b.peers, tmp, coldRuns, b.site)
+	coldStarts(ctx, b.peers, tmp, b.coldRuns, b.site)
 	return context.Cause(ctx)
 }
 
@@ -371,7 +374,7 @@ func (b *bench) report(w io.Writer) {
 	fmt.Fprintf(w, "- Load: `wrk -t2 -c64 -d%s --latency -H 'Accept-Encoding: br'`; small = `/%s`, large = `/%s`; %d rounds, servers interleaved; median run shown (req/s and its p50/p99); wrk shares the machine's cores with the server\n",
 		wrkSeconds(b.duration), htmlPath, wasmPath, b.rounds)
 	fmt.Fprintf(w, "- Cold start: exec to first byte of a br `GET /%s` (answer checked whole), median of %d starts, interleaved; RSS: VmRSS summed over the server's process tree after the load, MiB\n",
-		wasmPath, coldRuns)
+		wasmPath, b.coldRuns)
 	if b.incomplete != "" {
 		fmt.Fprintf(w, "- **Incomplete:** %s\n", b.incomplete)
 	}

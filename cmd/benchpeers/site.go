@@ -72,7 +72,7 @@ func moduleRoot(ctx context.Context) (string, error) {
 // writeSite writes the three files under root and runs `brisk precompress`
 // once, so that every server reads the same .br/.zst/.gz sidecars and the
 // comparison is about serving, not compressing.
-func writeSite(ctx context.Context, brisk, root, wasmFile string) (*site, error) {
+func writeSite(ctx context.Context, brisk, root, wasmFile string, syntheticSize int) (*site, error) {
 	s := &site{root: root, rawSize: map[string]int{}, br: map[string][]byte{}}
 	var wasm []byte
 	if wasmFile != "" {
@@ -85,7 +85,7 @@ func writeSite(ctx context.Context, brisk, root, wasmFile string) (*site, error)
 		}
 		s.wasmSource = filepath.Base(wasmFile)
 	} else {
-		wasm = syntheticWasm(syntheticWasmSize)
+		wasm = syntheticWasm(syntheticSize)
 		s.wasmSource = "synthetic"
 	}
 	files := map[string][]byte{
