@@ -43,7 +43,7 @@ type assetHeaders struct {
 type snapCache struct {
 	snap    *compress.Snapshot
 	headers sync.Map // *compress.Asset → *assetHeaders
-	links   sync.Map // *compress.Asset → string
+	links   sync.Map // *compress.Asset → []string (the Link header)
 }
 
 // cacheFor returns the cache of snap, starting a new one when the

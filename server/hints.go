@@ -15,16 +15,18 @@ import (
 // glue and the wasm), for targets that exist in the snapshot. A browser
 // that sees them in the headers, or in a 103 Early Hints, starts fetching
 // the wasm before it has parsed the page.
-// Finding them means parsing the page, which is done once per version.
-func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.Asset) string {
+// Finding them means parsing the page, which is done once per version;
+// the value is kept as the header's []string, nil when there are none.
+func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.Asset) []string {
 	hc := s.cacheFor(snap)
 	if v, ok := hc.links.Load(a); ok {
-		return v.(string)
+		return v.([]string)
 	}
-	page, err := a.Identity.Bytes()
-	links := ""
-	if err == nil {
-		links = preloadLinks(page, name, snap, s.basePath)
+	var links []string
+	if page, err := a.Identity.Bytes(); err == nil {
+		if v := preloadLinks(page, name, snap, s.basePath); v != "" {
+			links = []string{v}
+		}
 	}
 	hc.links.Store(a, links)
 	return links

@@ -297,8 +297,8 @@ func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset
 	r := c.Request()
 	name := a.Path
 	if strings.HasPrefix(a.MediaType, "text/html") {
-		if links := s.linkHeader(snap, name, a); links != "" {
-			c.Response().Header().Set("Link", links)
+		if links := s.linkHeader(snap, name, a); links != nil {
+			c.Response().Header()["Link"] = links
 			if r.Method == http.MethodGet {
 				// 103 Early Hints first, with the Link header alone, so
 				// the browser starts on the wasm while the page is on
@@ -347,9 +347,9 @@ func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset
 	}
 
 	start, end, status := int64(0), rep.Size, http.StatusOK
-	if rh := r.Header.Get("Range"); rh != "" && r.Method == http.MethodGet && rangeApplies(r.Header, etag, mod) {
+	if ranges := r.Header.Get("Range"); ranges != "" && r.Method == http.MethodGet && rangeApplies(r.Header, etag, mod) {
 		var res rangeResult
-		switch start, end, res = parseRange(rh, rep.Size); res {
+		switch start, end, res = parseRange(ranges, rep.Size); res {
 		case rangePartial:
 			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, rep.Size))
 			status = http.StatusPartialContent
