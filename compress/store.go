@@ -361,11 +361,8 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, retryIn time.Duration, err
 			snap.assets[name] = old
 			continue
 		}
-		settleAge := s.cfg.SettleAge
-		if old != nil && info.Size() == 0 && old.Identity.Size > 0 {
-			settleAge = max(settleAge, emptySettleAge)
-		}
-		a, wait, err := s.readAsset(snap, name, info, prev != nil, settleAge)
+		emptied := old != nil && info.Size() == 0 && old.Identity.Size > 0
+		a, wait, err := s.readAsset(snap, name, info, prev != nil, emptied)
 		switch {
 		case err != nil:
 			s.log.Warn("skipping file", "path", name, "err", err)
@@ -400,17 +397,19 @@ const (
 const emptySettleAge = time.Second
 
 // readAsset describes one file. When the manifest vouches for it, nothing
-// is read now; otherwise the file is read and hashed. With checkSettled,
-// a file modified within SettleAge, or that changes while it is read, is
+// is read now; otherwise the file is read and hashed. With checkSettled (a
+// rescan), a file some process has open for writing, or that changes while
+// it is read, or (where the OS cannot tell about writers) was modified
+// within SettleAge, or was emptied less than emptySettleAge ago, is
 // reported unsettled: wait says how long until it may have settled.
-func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled bool, settleAge time.Duration) (a *Asset, wait time.Duration, err error) {
-	age := time.Since(info.ModTime())
-	if checkSettled && settleAge > s.cfg.SettleAge && age < settleAge {
-		return nil, settleAge - age, nil // emptied: most likely being rewritten
+func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSettled, emptied bool) (a *Asset, wait time.Duration, err error) {
+	age, settleAge := time.Since(info.ModTime()), s.cfg.SettleAge
+	if checkSettled && emptied && age < emptySettleAge {
+		return nil, emptySettleAge - age, nil // most likely being rewritten
 	}
 	a = newAsset(name, info.ModTime())
 	a.stamp = stampOf(info, "")
-	if time.Since(info.ModTime()) < s.cfg.SettleAge {
+	if age < settleAge {
 		// Modification times are coarse (a clock tick): a rewrite of the
 		// same size soon after could carry the same stamp. Do not vouch
 		// for this read; the next rescan reads the file again.
