@@ -125,22 +125,32 @@ type browserEvents struct {
 	wasm    map[network.RequestID]*wasmRequest
 }
 
+// consoleText is what a page logged, its arguments joined.
+func consoleText(ev *runtime.EventConsoleAPICalled) string {
+	var args []string
+	for _, a := range ev.Args {
+		args = append(args, remoteText(a))
+	}
+	return strings.Join(args, " ")
+}
+
+// exceptionText describes an uncaught exception.
+func exceptionText(ev *runtime.EventExceptionThrown) string {
+	text := ev.ExceptionDetails.Text
+	if x := ev.ExceptionDetails.Exception; x != nil {
+		text += " " + remoteText(x)
+	}
+	return text
+}
+
 func (e *browserEvents) listen(ev any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch ev := ev.(type) {
 	case *runtime.EventConsoleAPICalled:
-		var args []string
-		for _, a := range ev.Args {
-			args = append(args, remoteText(a))
-		}
-		e.console = append(e.console, string(ev.Type)+": "+strings.Join(args, " "))
+		e.console = append(e.console, string(ev.Type)+": "+consoleText(ev))
 	case *runtime.EventExceptionThrown:
-		text := ev.ExceptionDetails.Text
-		if x := ev.ExceptionDetails.Exception; x != nil {
-			text += " " + remoteText(x)
-		}
-		e.console = append(e.console, "exception: "+text)
+		e.console = append(e.console, "exception: "+exceptionText(ev))
 	case *network.EventRequestWillBeSent:
 		if strings.HasSuffix(ev.Request.URL, wasmPath) {
 			e.ids = append(e.ids, ev.RequestID)

@@ -194,11 +194,7 @@ func (e *trunkEvents) listen(ev any) {
 	defer e.mu.Unlock()
 	switch ev := ev.(type) {
 	case *runtime.EventConsoleAPICalled:
-		var args []string
-		for _, a := range ev.Args {
-			args = append(args, remoteText(a))
-		}
-		msg := "console." + string(ev.Type) + ": " + strings.Join(args, " ")
+		msg := "console." + string(ev.Type) + ": " + consoleText(ev)
 		switch ev.Type {
 		case runtime.ConsoleAPICalledTypeError, runtime.ConsoleAPICalledTypeAssert:
 			e.errors = append(e.errors, msg)
@@ -206,11 +202,7 @@ func (e *trunkEvents) listen(ev any) {
 			e.warnings = append(e.warnings, msg)
 		}
 	case *runtime.EventExceptionThrown:
-		text := ev.ExceptionDetails.Text
-		if x := ev.ExceptionDetails.Exception; x != nil {
-			text += " " + remoteText(x)
-		}
-		e.errors = append(e.errors, "exception: "+text)
+		e.errors = append(e.errors, "exception: "+exceptionText(ev))
 	case *cdplog.EventEntryAdded:
 		// SRI failures and refused responses come from the browser, not
 		// from the page's console API.
