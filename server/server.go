@@ -319,12 +319,10 @@ func (s *Server) send(c echo.Context, snap *compress.Snapshot, a *compress.Asset
 		return echo.NewHTTPError(http.StatusNotAcceptable).SetInternal(
 			fmt.Errorf("%s: no acceptable encoding in %q", name, r.Header["Accept-Encoding"]))
 	}
+	// Variants only ever join, and headersFor rebuilds when their number
+	// changed, so the representation negotiate chose is always there.
 	ah := s.headersFor(s.cacheFor(snap), a)
 	rh := ah.reps[rep.Coding]
-	if rh == nil { // a variant joined after negotiation looked: build again
-		ah = s.headersFor(s.cacheFor(snap), a)
-		rh = ah.reps[rep.Coding]
-	}
 	etag, mod := rh.etag[0], ah.lastMod
 	h["Content-Type"] = ah.contentType
 	h["Etag"] = rh.etag
