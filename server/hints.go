@@ -1,13 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"net/url"
 	"path"
 	"strings"
 
 	"github.com/brisk-server/brisk/compress"
-	"golang.org/x/net/html"
 )
 
 // linkHeader returns the Link header value for an HTML page: its
@@ -36,40 +34,17 @@ func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.As
 // (at name) and renders them as one Link header value.
 func preloadLinks(page []byte, name string, snap *compress.Snapshot, base string) string {
 	var out []string
-	z := html.NewTokenizer(bytes.NewReader(page))
-	for {
-		tt := z.Next()
-		if tt == html.ErrorToken {
-			break
-		}
-		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
-			continue
-		}
-		tag, hasAttr := z.TagName()
-		if string(tag) == "body" {
-			break // preloads live in <head>
-		}
-		if string(tag) != "link" || !hasAttr {
-			continue
-		}
-		attrs := map[string]string{}
-		for {
-			k, v, more := z.TagAttr()
-			attrs[string(k)] = string(v)
-			if !more {
-				break
-			}
-		}
+	headLinks(string(page), func(attrs map[string]string) {
 		rel := strings.ToLower(attrs["rel"])
 		if rel != "modulepreload" && rel != "preload" {
-			continue
+			return
 		}
 		target, ok := resolve(name, attrs["href"], base)
 		if !ok {
-			continue
+			return
 		}
 		if _, exists := snap.Lookup(target); !exists {
-			continue
+			return
 		}
 		link := "<" + base + target + ">; rel=" + rel
 		for _, k := range []string{"as", "type"} {
@@ -81,7 +56,7 @@ func preloadLinks(page []byte, name string, snap *compress.Snapshot, base string
 			link += "; crossorigin"
 		}
 		out = append(out, link)
-	}
+	})
 	return strings.Join(out, ", ")
 }
 
