@@ -3,7 +3,6 @@ package compress
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -293,7 +292,7 @@ func (s *Store) scan(prev *Snapshot) (snap *Snapshot, retryIn time.Duration, err
 		s.log.Warn("ignoring manifest; sidecars will be verified by decoding", "err", err)
 	}
 	if s.cfg.Transform != nil {
-		man = &manifest{Version: manifestVersion, Files: map[string]*manifestEntry{}}
+		man = newManifest()
 	}
 
 	files := map[string]fs.FileInfo{}
@@ -717,10 +716,7 @@ func (s *Store) writeManifest() error {
 			delete(snap.manifest.Files, name)
 		}
 	}
-	data, err := json.MarshalIndent(snap.manifest, "", " ")
-	if err != nil {
-		return err
-	}
+	data := snap.manifest.marshal()
 	if old, err := fs.ReadFile(snap.fsys, ManifestName); err == nil && string(old) == string(data) {
 		return nil // nothing changed: rewrite nothing
 	}
