@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/brisk-server/brisk/compress"
@@ -181,8 +180,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	started := time.Now()
+	// Listen first: from here on a client that connects (Fly Proxy waking
+	// the machine) is queued by the kernel instead of refused and left to
+	// retry, and its request is waiting when the server starts reading.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		log.Error("cannot listen", "addr", o.addr, "err", err)
+		return exitFailure
+	}
+	defer ln.Close()
 	var store *compress.Store
-	var err error
 	if o.root == "" {
 		store, err = compress.Open(site.FS(), cfg)
 	} else {
@@ -206,14 +213,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		upstreamReady = app.ready
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		log.Error("cannot listen", "addr", o.addr, "err", err)
-		if app != nil {
-			app.stop(syscall.SIGTERM, o.shutdown, log)
-		}
-		return exitFailure
-	}
 	srv := server.New(server.Config{
 		Source: store, Logger: log, Started: started, Cache: cache,
 		IdleTimeout: o.idle, ShutdownTimeout: o.shutdown, LiveReload: o.dev,
