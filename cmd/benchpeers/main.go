@@ -79,7 +79,7 @@ func run() int {
 	rounds := flag.Int("rounds", 3, "wrk runs per server and target; the median is reported (0: no load, cold starts only)")
 	cold := flag.Int("cold", 5, "cold starts per server; the median is reported")
 	wasmSize := flag.Int("wasm-size", syntheticWasmSize, "size in bytes of the synthetic wasm, without -wasm")
-	serverList := flag.String("servers", strings.Join(allPeers, ","), "servers to compare, in this order")
+	serverList := flag.String("servers", strings.Join(defaultPeers, ","), "servers to compare, in this order (also: nginx-1w, nginx with one worker)")
 	timeout := flag.Duration("timeout", 6*time.Minute, "bound on the whole command, install and build included")
 	flag.Parse()
 	names, err := parseServers(*serverList)
