@@ -35,6 +35,7 @@ func TestDockerfileEssentials(t *testing.T) {
 		{"port 8080", `\nEXPOSE 8080\n`, final},
 		{"entrypoint brisk serve", `\nENTRYPOINT \["/brisk", "serve"\]\n`, final},
 		{"site copied into the image", `\nCOPY --from=precompress /site /site\n`, final},
+		{"no watching of an image's fixed site", `\nENV BRISK_WATCH=false\n`, final},
 		{"nothing but binary and site in the final stage", `^(\n(#.*|FROM .*|COPY --from=(build /out/brisk /brisk|precompress /site /site)|USER .*|EXPOSE .*|ENV .*|ENTRYPOINT .*|CMD .*)?)+\n?$`, final},
 	} {
 		if !regexp.MustCompile(want.re).MatchString(want.in) {
