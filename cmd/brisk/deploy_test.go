@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,5 +180,20 @@ func TestEmptyRootUnprivileged(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// The serving binary stays free of packages whose initialisation every
+// cold start would pay before listening (measured in pages of memory
+// touched, the main cost of starting a process on a small VM).
+func TestColdStartDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	// x/net/html's init builds a 2,231-entry entity map;
+	// server/headscan.go finds preload links without it.
+	if slices.Contains(strings.Fields(string(out)), "golang.org/x/net/html") {
+		t.Error("cmd/brisk depends on golang.org/x/net/html")
 	}
 }
