@@ -66,9 +66,7 @@ func allBytes(s string, ok func(byte) bool) bool {
 	return true
 }
 
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
+func isAlnum(c byte) bool { return isASCIILetter(c) || '0' <= c && c <= '9' }
 
 func isBase64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
 
