@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -56,7 +57,7 @@ const usage = `brisk serves a WebAssembly app's files precompressed with brotli,
 
 Usage:
   brisk serve [flags] [ROOT]   serve ROOT (default: the embedded demo app)
-  brisk                        the same as 'brisk serve'
+  brisk [--flag ...] [ROOT]    the same, when the first argument is a flag
   brisk precompress ROOT       write .br/.zst/.gz sidecars for fast cold starts
   brisk version                print the version
   brisk help                   show this help
@@ -81,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
+		if strings.HasPrefix(args[0], "-") { // `brisk --dev dist`: flags of serve
+			return serve(ctx, args, stdout, stderr)
+		}
 		fmt.Fprintf(stderr, "brisk: unknown command %q (see brisk --help)\n", args[0])
 		return exitUsage
 	}

@@ -117,6 +117,18 @@ func TestServeDirectoryFromEnvAndFlags(t *testing.T) {
 	}
 }
 
+// `brisk --flag ... ROOT` is `brisk serve --flag ... ROOT`.
+func TestFlagsWithoutServeCommand(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>mine</p>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startRun(t, []string{"--addr", "127.0.0.1:0", "--encodings", "gzip", dir})
+	if code, body := get(t, base+"/"); code != http.StatusOK || body != "<p>mine</p>" {
+		t.Errorf("GET / = %d %q", code, body)
+	}
+}
+
 // Without ROOT, an SSR setup finds its site where Leptos says it is.
 func TestSiteRootFromLeptosEnv(t *testing.T) {
 	dir := t.TempDir()
@@ -154,6 +166,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown command", []string{"serv"}, nil, `unknown command "serv"`},
 		{"unknown flag", []string{"serve", "--port", "80"}, nil, "flag provided but not defined: -port"},
+		{"unknown flag without serve", []string{"--port", "80"}, nil, "flag provided but not defined: -port"},
 		{"missing root", []string{"serve", "/does/not/exist"}, nil, "no such file or directory"},
 		{"root is a file", []string{"serve", file}, nil, "not a directory"},
 		{"two roots", []string{"serve", "a", "b"}, nil, "at most one ROOT"},
