@@ -171,12 +171,10 @@ func TestStaleSidecarIsNeverServed(t *testing.T) {
 	}
 }
 
-// A file changed behind the manifest's back, keeping its size and mtime,
-// is caught when its bytes are first read: the digest no longer matches.
-func TestManifestDigestCheckedOnFirstRead(t *testing.T) {
-	dir, root := siteDir(t, map[string][]byte{"app.js": textLike(30_000, 1)})
-	openRoot(t, root, true, nil).Precompress(context.Background())
-	p := filepath.Join(dir, "app.js.br")
+// corruptKeepingStamp flips a byte of the file at p and restores its
+// modification time: a change that size and mtime cannot reveal.
+func corruptKeepingStamp(t *testing.T, p string) {
+	t.Helper()
 	info, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
@@ -189,16 +187,81 @@ func TestManifestDigestCheckedOnFirstRead(t *testing.T) {
 	if err := os.Chtimes(p, info.ModTime(), info.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := openRoot(t, root, false, nil).Snapshot().Lookup("app.js")
-	for i, v := range a.Variants() {
-		if v.Coding == "br" {
-			if _, err := a.Variants()[i].Bytes(); err == nil {
-				t.Error("a corrupted sidecar passed its digest check")
-			}
-			return
+}
+
+// variantOf returns a's representation in coding.
+func variantOf(t *testing.T, a *Asset, coding string) *Representation {
+	t.Helper()
+	vs := a.Variants()
+	for i := range vs {
+		if vs[i].Coding == coding {
+			return &vs[i]
 		}
 	}
-	t.Error("br variant not offered from the manifest")
+	t.Fatalf("%s: no %s variant offered", a.Path, coding)
+	return nil
+}
+
+// A file changed behind the manifest's back, keeping its size and mtime,
+// is caught when its bytes are first read: the digest no longer matches.
+func TestManifestDigestCheckedOnFirstRead(t *testing.T) {
+	dir, root := siteDir(t, map[string][]byte{"app.js": textLike(30_000, 1)})
+	openRoot(t, root, true, nil).Precompress(context.Background())
+	corruptKeepingStamp(t, filepath.Join(dir, "app.js.br"))
+	a, _ := openRoot(t, root, false, nil).Snapshot().Lookup("app.js")
+	if _, err := variantOf(t, a, "br").Bytes(); err == nil {
+		t.Error("a corrupted sidecar passed its digest check")
+	}
+}
+
+// Bytes a manifest vouches for are served from disk at once; checkDelay
+// after their first use, a background read takes a corrupted sidecar out
+// of service and keeps a sound one in memory.
+func TestManifestBytesCheckedAfterFirstServe(t *testing.T) {
+	dir, root := siteDir(t, map[string][]byte{"good.js": textLike(30_000, 1), "bad.js": textLike(30_000, 2)})
+	openRoot(t, root, true, nil).Precompress(context.Background())
+	corruptKeepingStamp(t, filepath.Join(dir, "bad.js.br"))
+	goodBr, err := os.ReadFile(filepath.Join(dir, "good.js.br"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := func(r *Representation) bool {
+		data, f, err := r.Body()
+		if f != nil {
+			f.Close()
+		}
+		return err == nil && data == nil && f != nil
+	}
+	defer func(d time.Duration) { checkDelay = d }(checkDelay)
+
+	checkDelay = time.Hour // nothing is read during a cold start's first requests
+	snap := openRoot(t, root, false, nil).Snapshot()
+	good, _ := snap.Lookup("good.js")
+	bad, _ := snap.Lookup("bad.js")
+	for range 3 {
+		if !onDisk(variantOf(t, good, "br")) || !onDisk(variantOf(t, bad, "br")) {
+			t.Fatal("bytes vouched for by the manifest not served from disk before their check")
+		}
+	}
+
+	checkDelay = 0
+	snap = openRoot(t, root, false, nil).Snapshot()
+	good, _ = snap.Lookup("good.js")
+	bad, _ = snap.Lookup("bad.js")
+	onDisk(variantOf(t, good, "br"))
+	onDisk(variantOf(t, bad, "br"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _, goodErr := variantOf(t, good, "br").Body()
+		_, _, badErr := variantOf(t, bad, "br").Body()
+		if goodErr == nil && bytes.Equal(data, goodBr) && badErr != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after first use: good in memory %v (err %v), bad refused %v", bytes.Equal(data, goodBr), goodErr, badErr != nil)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Sidecars written by other tools (cargo-leptos --precompress, the CLIs)
