@@ -10,7 +10,7 @@
 //	go run ./cmd/benchpeers -install                 # apt-get the peers and wrk first (root)
 //	go run ./cmd/benchpeers -wasm /tmp/realwasm/automerge-automerge-wasm/automerge_wasm_bg.wasm
 //	go run ./cmd/benchpeers -servers brisk,nginx -rounds 5 -duration 10s
-//	go run ./cmd/benchpeers -servers brisk,nginx -rounds 0 -cold 15 -wasm-size 4194304   # cold starts only
+//	go run ./cmd/benchpeers -servers brisk,nginx,nginx-1w -rounds 0 -cold 61 -wasm-size 4194304   # cold starts only
 //
 // It builds brisk as the Dockerfile does, writes a site of index.html (2 KB),
 // pkg/app.js (30 KB) and pkg/app_bg.wasm into a temporary directory and runs
@@ -28,8 +28,8 @@
 // -rounds times, so that drift in the machine's load spreads over all of
 // them; the table shows the median run. Memory is the resident set of each
 // server's process tree after the load. Cold start is the time from exec to
-// the first byte of a br answer for the wasm, the cost a scale-to-zero
-// deployment pays, median of 5 interleaved starts.
+// the first and to the last byte of a br answer for the wasm, the cost a
+// scale-to-zero deployment pays, medians of 5 interleaved starts.
 //
 // wrk runs on the same machine as the servers and takes cores from them;
 // on a small machine the absolute numbers say as much about wrk as about
@@ -373,14 +373,14 @@ func (b *bench) report(w io.Writer) {
 		wasmPath, s.wasmSource, s.rawSize[wasmPath], len(s.br[wasmPath]))
 	fmt.Fprintf(w, "- Load: `wrk -t2 -c64 -d%s --latency -H 'Accept-Encoding: br'`; small = `/%s`, large = `/%s`; %d rounds, servers interleaved; median run shown (req/s and its p50/p99); wrk shares the machine's cores with the server\n",
 		wrkSeconds(b.duration), htmlPath, wasmPath, b.rounds)
-	fmt.Fprintf(w, "- Cold start: exec to first byte of a br `GET /%s` (answer checked whole), median of %d starts, interleaved; RSS: VmRSS summed over the server's process tree after the load, MiB\n",
+	fmt.Fprintf(w, "- Cold start: exec to the first and to the last byte of a br `GET /%s` (answer checked whole), medians of %d starts, interleaved; RSS: VmRSS summed over the server's process tree after the load, MiB\n",
 		wasmPath, b.coldRuns)
 	if b.incomplete != "" {
 		fmt.Fprintf(w, "- **Incomplete:** %s\n", b.incomplete)
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "| server | small req/s | small vs nginx | large req/s | large vs nginx | small p50 / p99 ms | large p50 / p99 ms | cold start ms | RSS MB | notes |")
+	fmt.Fprintln(w, "| server | small req/s | small vs nginx | large req/s | large vs nginx | small p50 / p99 ms | large p50 / p99 ms | cold start ms (first / last byte) | RSS MB | notes |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, p := range b.peers {
 		cells := []string{p.name}
@@ -396,8 +396,13 @@ func (b *bench) report(w io.Writer) {
 				cells = append(cells, "–")
 			}
 		}
-		cold, ok := medianDuration(p.cold)
-		cells = append(cells, num(ms(cold), 1, ok), num(float64(p.rssKB)/1024, 1, p.rssKB > 0))
+		first, ok := medianDuration(p.cold)
+		last, _ := medianDuration(p.coldLast)
+		coldCell := num(ms(first), 1, ok)
+		if ok {
+			coldCell += " / " + num(ms(last), 1, ok)
+		}
+		cells = append(cells, coldCell, num(float64(p.rssKB)/1024, 1, p.rssKB > 0))
 		notes := slices.Clone(p.notes)
 		if len(p.coldErrs) > 0 {
 			notes = append(notes, fmt.Sprintf("%d of %d cold starts failed", len(p.coldErrs), len(p.coldErrs)+len(p.cold)))

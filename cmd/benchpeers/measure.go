@@ -162,25 +162,25 @@ func hasToken(values []string, token string) bool {
 }
 
 // coldStart starts a fresh instance of p, connects as soon as it listens,
-// requests the wasm with br, and returns the time from exec to the first
-// byte of the response. The answer must be the .br sidecar whole, or the
+// requests the wasm with br, and returns the times from exec to the first
+// and to the last byte of the response. The answer must be the .br sidecar whole, or the
 // start counts as an error: a fast wrong answer is no result. The instance
 // is stopped before returning.
-func coldStart(ctx context.Context, p *peer, dir string, s *site) (time.Duration, error) {
+func coldStart(ctx context.Context, p *peer, dir string, s *site) (first, last time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	port, err := freePort()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	pr, t0, err := p.start(dir, port)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer pr.stop()
 	conn, err := waitListening(ctx, pr, port, 100*time.Microsecond)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer conn.Close()
 	// Unblock reads on timeout or Ctrl-C rather than waiting for the
@@ -189,30 +189,31 @@ func coldStart(ctx context.Context, p *peer, dir string, s *site) (time.Duration
 	req := "GET /" + wasmPath + " HTTP/1.1\r\nHost: 127.0.0.1:" + strconv.Itoa(port) +
 		"\r\nAccept-Encoding: br\r\nConnection: close\r\nUser-Agent: benchpeers\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	first := make([]byte, 1)
-	if _, err := io.ReadFull(conn, first); err != nil {
-		return 0, fmt.Errorf("no response: %w", err)
+	firstByte := make([]byte, 1)
+	if _, err := io.ReadFull(conn, firstByte); err != nil {
+		return 0, 0, fmt.Errorf("no response: %w", err)
 	}
-	ttfb := time.Since(t0)
-	br := bufio.NewReader(io.MultiReader(bytes.NewReader(first), conn))
+	first = time.Since(t0)
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(firstByte), conn))
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		return 0, fmt.Errorf("bad response: %w", err)
+		return 0, 0, fmt.Errorf("bad response: %w", err)
 	}
 	body, err := io.ReadAll(resp.Body)
+	last = time.Since(t0)
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("reading the body: %w", err)
+		return 0, 0, fmt.Errorf("reading the body: %w", err)
 	case resp.StatusCode != http.StatusOK:
-		return 0, fmt.Errorf("status %d", resp.StatusCode)
+		return 0, 0, fmt.Errorf("status %d", resp.StatusCode)
 	case resp.Header.Get("Content-Encoding") != "br":
-		return 0, fmt.Errorf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+		return 0, 0, fmt.Errorf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	case !bytes.Equal(body, s.br[wasmPath]):
-		return 0, errors.New("body is not the .br sidecar")
+		return 0, 0, errors.New("body is not the .br sidecar")
 	}
-	return ttfb, nil
+	return first, last, nil
 }
 
 // coldStarts measures n cold starts of each peer, interleaved (a, b, c, a,
@@ -225,14 +226,15 @@ func coldStarts(ctx context.Context, peers []*peer, tmp string, n int, s *site) 
 			if ctx.Err() != nil {
 				return
 			}
-			d, err := coldStart(ctx, p, filepath.Join(tmp, "cold", fmt.Sprintf("%s-%d", p.name, i)), s)
+			first, last, err := coldStart(ctx, p, filepath.Join(tmp, "cold", fmt.Sprintf("%s-%d", p.name, i)), s)
 			if err != nil {
 				p.coldErrs = append(p.coldErrs, err.Error())
 				line = append(line, p.name+" error")
 				continue
 			}
-			p.cold = append(p.cold, d)
-			line = append(line, fmt.Sprintf("%s %.1f ms", p.name, ms(d)))
+			p.cold = append(p.cold, first)
+			p.coldLast = append(p.coldLast, last)
+			line = append(line, fmt.Sprintf("%s %.1f / %.1f ms", p.name, ms(first), ms(last)))
 		}
 		logf("cold start %d/%d: %s", i+1, n, strings.Join(line, ", "))
 	}

@@ -54,7 +54,8 @@ type peer struct {
 	runs        map[string][]wrkResult
 	rssKB       int64
 	rssDetail   string
-	cold        []time.Duration
+	cold        []time.Duration // to the first byte
+	coldLast    []time.Duration // to the last byte
 	coldErrs    []string
 }
 
