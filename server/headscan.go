@@ -24,11 +24,15 @@ func headLinks(page string, fn func(attrs map[string]string)) {
 		page = page[lt+1:]
 		switch c := page[0]; {
 		case strings.HasPrefix(page, "!--"):
-			end := strings.Index(page[3:], "-->")
-			if end < 0 {
+			if page = commentEnd(page[3:]); page == "" {
 				return
 			}
-			page = page[3+end+3:]
+		case c == '/' && len(page) > 1 && isASCIILetter(page[1]):
+			_, _, rest, closed := startTag(page[1:]) // an end tag: quoted values may hold '>'
+			if !closed {
+				return
+			}
+			page = rest
 		case c == '!' || c == '?' || c == '/':
 			gt := strings.IndexByte(page, '>')
 			if gt < 0 {
@@ -50,6 +54,29 @@ func headLinks(page string, fn func(attrs map[string]string)) {
 				page = skipText(page, name)
 			case "plaintext":
 				return
+			}
+		}
+	}
+}
+
+// commentEnd returns what follows a comment whose text starts at s: the
+// comment ends at "-->" or "--!>", or at once at ">" or "->" (so "<!-->"
+// is a whole comment). It returns "" if the page ends first.
+func commentEnd(s string) string {
+	for _, abrupt := range []string{">", "->"} {
+		if rest, ok := strings.CutPrefix(s, abrupt); ok {
+			return rest
+		}
+	}
+	for i := 0; ; i++ {
+		j := strings.Index(s[i:], "--")
+		if j < 0 {
+			return ""
+		}
+		i += j
+		for _, end := range []string{"-->", "--!>"} {
+			if rest, ok := strings.CutPrefix(s[i:], end); ok {
+				return rest
 			}
 		}
 	}
@@ -120,7 +147,7 @@ func startTag(s string) (name string, attrs map[string]string, rest string, clos
 	}
 }
 
-// skipText skips the text content of element name up to its end tag.
+// skipText skips the text content of element name and its end tag.
 func skipText(s, name string) string {
 	for {
 		i := strings.Index(s, "</")
@@ -128,9 +155,10 @@ func skipText(s, name string) string {
 			return ""
 		}
 		s = s[i+2:]
-		if len(s) >= len(name) && strings.EqualFold(s[:len(name)], name) &&
-			(len(s) == len(name) || isTagSpace(s[len(name)]) || s[len(name)] == '>' || s[len(name)] == '/') {
-			return s
+		if len(s) > len(name) && strings.EqualFold(s[:len(name)], name) &&
+			(isTagSpace(s[len(name)]) || s[len(name)] == '>' || s[len(name)] == '/') {
+			_, _, rest, _ := startTag(s)
+			return rest
 		}
 	}
 }
