@@ -70,6 +70,7 @@ var headPages = []string{
 	`<?xml version="1.0"?><!DOCTYPE html><link rel="preload" href="/k.wasm" crossorigin>`,
 	`<!--><link rel=preload href=/l.wasm><!---><link rel=preload href=/m.wasm><!--[if !IE]><!--><link rel=preload href=/n.wasm><!--<![endif]-->`,
 	`<!-- a --!><link rel=preload href=/o.wasm><!-- b ---><link rel=preload href=/p.wasm><!-- c -- d --><link rel=preload href=/q.wasm>`,
+	`<sCript>x</sCript <title><link rel=preload href=/r.wasm></script a=">"><link rel=preload href=/s.wasm>`,
 	``, `<`, `<link`, `<link rel`, `<link rel=`, `<link rel="`,
 }
 
