@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brisk-server/brisk/internal/testfile"
 )
 
 // rebuildWasmSize is the size of the module a rebuild rewrites: a
@@ -103,7 +105,7 @@ func benchmarkRebuild(b *testing.B, name string, src []byte, level Level) {
 	for b.Loop() {
 		v++
 		want := version(v)
-		replaceFile(b, file, want)
+		testfile.Replace(b, file, want)
 		wrote := time.Now()
 		a, identity := waitIdentity(b, store, name, want, wrote)
 		sums["identity"] += identity
@@ -170,27 +172,6 @@ func waitVariants(b *testing.B, a *Asset, codings []*Coding, since time.Time) ma
 			b.Fatalf("%s: only %d of %d variants within %s of the last one", a.Path, len(appeared), len(codings), variantTimeout)
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-// replaceFile writes data over name as build tools do: into a hidden
-// temporary file beside it (which a Store never scans), renamed over it,
-// so that the watcher sees one complete new version.
-func replaceFile(b *testing.B, name string, data []byte) {
-	b.Helper()
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		b.Fatal(err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-server/brisk/internal/testfile"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -51,27 +52,6 @@ func (e *reloadEvents) snapshot() (pages []*network.Response, stream map[string]
 		stream[k] = v
 	}
 	return append([]*network.Response(nil), e.pages...), stream
-}
-
-// replaceFile writes data over name the way build tools do: into a hidden
-// temporary file beside it, renamed over it, so that a reader never sees
-// half a file (and brisk, which skips dotfiles, never serves the temporary).
-func replaceFile(t *testing.T, name string, data []byte) {
-	t.Helper()
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestBrowserLiveReload checks the promise of --dev end to end, in a real
@@ -122,7 +102,7 @@ func TestBrowserLiveReload(t *testing.T) {
 	})
 
 	rewritten := time.Now()
-	replaceFile(t, index, page("two"))
+	testfile.Replace(t, index, page("two"))
 	// The test never navigates again: only the page itself can bring
 	// "two" on screen.
 	if got := marker(ctx, t, "two", reloadTimeout); got != "two" {
