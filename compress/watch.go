@@ -80,13 +80,16 @@ func (s *Store) Watch(ctx context.Context) error {
 			timer.Reset(0)
 		case <-timer.C:
 			firstChange = time.Time{}
+			// Watch new directories before reading them: a file written
+			// after the scan read it is then always an event. (Watching
+			// after the scan missed writes made in between.)
+			tree.sync()
 			if retry := s.rescanAndEncode(ctx); retry > 0 {
 				timer.Reset(retry)
 			}
-			tree.sync()
 		case <-poll:
-			s.rescanAndEncode(ctx)
 			tree.sync()
+			s.rescanAndEncode(ctx)
 		}
 	}
 }
