@@ -100,14 +100,17 @@ func TestIdleExitIgnoresHealthChecks(t *testing.T) {
 	addr, done := runServer(t, context.Background(), fstest.MapFS{"index.html": {Data: []byte("hi")}}, idle)
 
 	// Real traffic for a while keeps it up...
+	// last is when the last real request was sent: the server's idle clock
+	// cannot have started before it (it starts when the server finishes the
+	// response, which the client sees a little later).
 	var last time.Time
 	for range 4 {
+		last = time.Now()
 		resp, err := freshConns.Get("http://" + addr + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		last = time.Now()
 		time.Sleep(idle / 3)
 	}
 	// ...health checks do not, GET or HEAD.
