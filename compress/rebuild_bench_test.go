@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brisk-server/brisk/internal/testfile"
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // rebuildWasmSize is the size of the module a rebuild rewrites: a
@@ -105,7 +105,7 @@ func benchmarkRebuild(b *testing.B, name string, src []byte, level Level) {
 	for b.Loop() {
 		v++
 		want := version(v)
-		testfile.Replace(b, file, want)
+		testkit.ReplaceFile(b, file, want)
 		wrote := time.Now()
 		a, identity := waitIdentity(b, store, name, want, wrote)
 		sums["identity"] += identity

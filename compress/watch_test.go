@@ -9,19 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+	"github.com/brisk-server/brisk/internal/testkit"
+)
 
 func watchDir(t *testing.T, dir string) *Store {
 	t.Helper()
@@ -67,18 +57,18 @@ func TestWatchFollowsTheTree(t *testing.T) {
 	write("keep.js", string(textLike(5000, 1)))
 	s := watchDir(t, dir)
 	keep, _ := s.Snapshot().Lookup("keep.js")
-	eventually(t, 5*time.Second, "keep.js encoded", func() bool { return len(keep.Variants()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "keep.js encoded", func() bool { return len(keep.Variants()) == 1 })
 
 	write("index.html", "v2")
-	eventually(t, 2*time.Second, "index.html rewritten", func() bool { c, _ := identityOf(s, "index.html"); return c == "v2" })
+	testkit.Eventually(t, 2*time.Second, "index.html rewritten", func() bool { c, _ := identityOf(s, "index.html"); return c == "v2" })
 	write("new/deep/file.txt", "hello")
-	eventually(t, 2*time.Second, "file in new directories", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "hello" })
+	testkit.Eventually(t, 2*time.Second, "file in new directories", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "hello" })
 	write("new/deep/file.txt", "again") // the new directory is watched too
-	eventually(t, 2*time.Second, "file rewritten in a new directory", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "again" })
+	testkit.Eventually(t, 2*time.Second, "file rewritten in a new directory", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "again" })
 	if err := os.RemoveAll(filepath.Join(dir, "new")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "removed directory gone", func() bool { _, ok := identityOf(s, "new/deep/file.txt"); return !ok })
+	testkit.Eventually(t, 2*time.Second, "removed directory gone", func() bool { _, ok := identityOf(s, "new/deep/file.txt"); return !ok })
 	write(".hidden.swp", "editor junk")
 	write("keep.js", string(textLike(5000, 1))) // same bytes, new mtime
 
@@ -114,12 +104,12 @@ func TestWatchFollowsReplacedRoot(t *testing.T) {
 	if err := os.Rename(dist+".new", dist); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the new directory is served", func() bool { c, _ := identityOf(s, "index.html"); return c == "new" })
+	testkit.Eventually(t, 2*time.Second, "the new directory is served", func() bool { c, _ := identityOf(s, "index.html"); return c == "new" })
 	// And it is watched: a change inside the new directory shows up.
 	if err := os.WriteFile(filepath.Join(dist, "index.html"), []byte("newer"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "a change inside the replaced root", func() bool { c, _ := identityOf(s, "index.html"); return c == "newer" })
+	testkit.Eventually(t, 2*time.Second, "a change inside the replaced root", func() bool { c, _ := identityOf(s, "index.html"); return c == "newer" })
 }
 
 // A rebuilt file's encodes start over; the superseded version's encode
@@ -188,5 +178,5 @@ func TestWatchLimitFallsBackToPolling(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "a change seen by polling", func() bool { c, _ := identityOf(s, "a.txt"); return c == "two" })
+	testkit.Eventually(t, 5*time.Second, "a change seen by polling", func() bool { c, _ := identityOf(s, "a.txt"); return c == "two" })
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brisk-server/brisk/internal/testfile"
+	"github.com/brisk-server/brisk/internal/testkit"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -96,13 +96,13 @@ func TestBrowserLiveReload(t *testing.T) {
 	}
 	// A rewrite before the stream is open would go unannounced, and the
 	// test would blame the reload: wait for the stream's greeting first.
-	waitUntil(t, reloadTimeout, "the page's live-reload stream to open", func() bool {
+	testkit.Eventually(t, reloadTimeout, "the page's live-reload stream to open", func() bool {
 		_, stream := events.snapshot()
 		return stream["hello"] > 0
 	})
 
 	rewritten := time.Now()
-	testfile.Replace(t, index, page("two"))
+	testkit.ReplaceFile(t, index, page("two"))
 	// The test never navigates again: only the page itself can bring
 	// "two" on screen.
 	if got := marker(ctx, t, "two", reloadTimeout); got != "two" {
@@ -159,16 +159,4 @@ func marker(ctx context.Context, t *testing.T, want string, timeout time.Duratio
 		time.Sleep(20 * time.Millisecond)
 	}
 	return got
-}
-
-// waitUntil polls cond until it holds or fails the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
