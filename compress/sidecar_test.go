@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // siteDir writes files into a fresh directory and opens it as os.Root.
@@ -250,18 +252,11 @@ func TestManifestBytesCheckedAfterFirstServe(t *testing.T) {
 	bad, _ = snap.Lookup("bad.js")
 	onDisk(variantOf(t, good, "br"))
 	onDisk(variantOf(t, bad, "br"))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, "the sound sidecar in memory and the corrupted one refused", func() bool {
 		data, _, goodErr := variantOf(t, good, "br").Body()
 		_, _, badErr := variantOf(t, bad, "br").Body()
-		if goodErr == nil && bytes.Equal(data, goodBr) && badErr != nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("10s after first use: good in memory %v (err %v), bad refused %v", bytes.Equal(data, goodBr), goodErr, badErr != nil)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return goodErr == nil && bytes.Equal(data, goodBr) && badErr != nil
+	})
 }
 
 // Sidecars written by other tools (cargo-leptos --precompress, the CLIs)
