@@ -95,22 +95,23 @@ func TestServeEmbeddedDemo(t *testing.T) {
 	}
 }
 
-func TestServeDirectoryFromEnvAndFlags(t *testing.T) {
+// siteWith makes a site directory holding one file.
+func siteWith(t *testing.T, name, content string) string {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>mine</p>"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+func TestServeDirectoryFromEnvAndFlags(t *testing.T) {
+	dir := siteWith(t, "index.html", "<p>mine</p>")
 	t.Setenv("BRISK_LOG_FORMAT", "json")
 	t.Setenv("BRISK_ENCODINGS", "nonsense") // the flag below must win
 	base, log := startBrisk(t, dir, "--encodings", "gzip")
-	resp, err := http.Get(base + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "<p>mine</p>" {
-		t.Errorf("GET / = %q", b)
+	if _, body := get(t, base+"/"); body != "<p>mine</p>" {
+		t.Errorf("GET / = %q", body)
 	}
 	if !strings.Contains(log.String(), `"msg":"serving"`) {
 		t.Errorf("BRISK_LOG_FORMAT=json not applied; log:\n%s", log.String())
@@ -119,10 +120,7 @@ func TestServeDirectoryFromEnvAndFlags(t *testing.T) {
 
 // `brisk --flag ... ROOT` is `brisk serve --flag ... ROOT`.
 func TestFlagsWithoutServeCommand(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>mine</p>"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := siteWith(t, "index.html", "<p>mine</p>")
 	base, _ := startRun(t, []string{"--addr", "127.0.0.1:0", "--encodings", "gzip", dir})
 	if code, body := get(t, base+"/"); code != http.StatusOK || body != "<p>mine</p>" {
 		t.Errorf("GET / = %d %q", code, body)
@@ -131,20 +129,10 @@ func TestFlagsWithoutServeCommand(t *testing.T) {
 
 // Without ROOT, an SSR setup finds its site where Leptos says it is.
 func TestSiteRootFromLeptosEnv(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "marker.txt"), []byte("from LEPTOS_SITE_ROOT"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("LEPTOS_SITE_ROOT", dir)
+	t.Setenv("LEPTOS_SITE_ROOT", siteWith(t, "marker.txt", "from LEPTOS_SITE_ROOT"))
 	base, _ := startBrisk(t, "--encodings", "gzip")
-	resp, err := http.Get(base + "/marker.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "from LEPTOS_SITE_ROOT" {
-		t.Errorf("GET /marker.txt = %d %q", resp.StatusCode, b)
+	if code, body := get(t, base+"/marker.txt"); body != "from LEPTOS_SITE_ROOT" {
+		t.Errorf("GET /marker.txt = %d %q", code, body)
 	}
 }
 
