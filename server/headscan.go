@@ -9,8 +9,8 @@ import (
 // headLinks calls fn with the attributes of every <link> start tag in an
 // HTML page's head, that is, before a <body> tag. It knows as much HTML as
 // finding those needs: comments, doctypes and processing instructions,
-// quoted and unquoted attribute values, character references in values,
-// and elements whose content is text (a "<link" inside <script> or
+// quoted and unquoted attribute values, the character references that URLs
+// and types use (see unescapeAttr), and elements whose content is text (a "<link" inside <script> or
 // <title> is not a tag). It is written out rather than a full HTML
 // tokenizer, whose tables would cost every cold start before serving.
 // Attribute names are lowercased; of repeated attributes the first wins,
