@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // textLike returns n bytes that compress like source code: words drawn
@@ -153,7 +154,7 @@ func TestZstdWindowAtMost8MB(t *testing.T) {
 	if !bytes.Equal(out, in) {
 		t.Fatal("round trip changed the data")
 	}
-	requireCLI(t, "zstd")
+	testkit.RequireTool(t, "zstd")
 	cmd := exec.Command("zstd", "-d", "-q", "-c", "--memory=8MB")
 	cmd.Stdin = bytes.NewReader(enc)
 	var stderr bytes.Buffer
@@ -164,17 +165,5 @@ func TestZstdWindowAtMost8MB(t *testing.T) {
 	}
 	if !bytes.Equal(got, in) {
 		t.Fatal("zstd CLI decoded different data")
-	}
-}
-
-// requireCLI skips a test when a tool is missing on a developer machine,
-// but fails it in CI, whose .ci/run installs every tool the tests need.
-func requireCLI(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
 	}
 }

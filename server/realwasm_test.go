@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/brisk-server/brisk/compress"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // realWasmEnv names a directory of real wasm-bindgen outputs that
@@ -34,8 +36,8 @@ func TestRealWasmBindgenOutputs(t *testing.T) {
 	case raceEnabled:
 		t.Skip("brotli 11 on megabytes is too slow under -race; .ci/run runs this test without it")
 	}
-	requireTool(t, "brotli")
-	requireTool(t, "zstd")
+	testkit.RequireTool(t, "brotli")
+	testkit.RequireTool(t, "zstd")
 
 	codings, err := compress.NewCodings("br,zstd,gzip", compress.Best)
 	if err != nil {
@@ -124,16 +126,4 @@ func runTool(t *testing.T, stdin []byte, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return out
-}
-
-// requireTool skips when a tool is missing on a developer machine but
-// fails in CI, whose .ci/run installs every tool the tests need.
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // chromiumPath is where Debian's chromium package installs the browser.
@@ -52,21 +54,6 @@ func startPrecompressed(t *testing.T, dir, encodings string, serveArgs ...string
 	base, log := startBrisk(t, append(serveArgs, "--encodings", encodings, dir)...)
 	log.waitFor(t, variantsReady, precompressTimeout)
 	return base, log
-}
-
-// requireChromium returns the browser to run, or skips the test when it is
-// missing. CI must run the browser test, so there a missing browser fails it.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath(chromiumPath)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI is set, and the browser test needs Chromium: %v", err)
-	}
-	t.Skipf("skipping the browser test: %v (install the Debian package chromium)", err)
-	return ""
 }
 
 // localhostURL is the root page of the brisk at base, on the host name a
@@ -211,7 +198,7 @@ func header(h network.Headers, name string) string {
 // wasm for WebAssembly.instantiateStreaming, runs it, and that the page
 // then works.
 func TestBrowserRunsDemo(t *testing.T) {
-	chromium := requireChromium(t)
+	chromium := testkit.RequireTool(t, chromiumPath)
 
 	// The demo, copied out and precompressed the way an image build does
 	// it, so that the race detector does not slow brotli 11 down to

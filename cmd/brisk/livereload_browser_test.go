@@ -60,7 +60,7 @@ func (e *reloadEvents) snapshot() (pages []*network.Response, stream map[string]
 // that the injected script, the event stream, the watcher and no-store
 // work together; each alone is tested elsewhere.
 func TestBrowserLiveReload(t *testing.T) {
-	chromium := requireChromium(t)
+	chromium := testkit.RequireTool(t, chromiumPath)
 
 	dir := t.TempDir()
 	index := filepath.Join(dir, "index.html")

@@ -27,6 +27,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // trunkSite is the demo app laid out as Trunk writes its dist directory:
@@ -273,7 +275,7 @@ func waitReady(ctx context.Context, timeout time.Duration) (string, error) {
 // and the page itself is not, and the Link header names what the page
 // preloads.
 func TestBrowserTrunkStylePage(t *testing.T) {
-	chromium := requireChromium(t)
+	chromium := testkit.RequireTool(t, chromiumPath)
 
 	s := writeTrunkSite(t, t.TempDir())
 	s.page(t, "index.html", trunkPage{preloads: true})
@@ -439,7 +441,7 @@ func TestBrowserPreloadTiming(t *testing.T) {
 	if os.Getenv("BRISK_BROWSER_TIMING") == "" {
 		t.Skip("a measurement; set BRISK_BROWSER_TIMING=1 to run it")
 	}
-	chromium := requireChromium(t)
+	chromium := testkit.RequireTool(t, chromiumPath)
 
 	s := writeTrunkSite(t, t.TempDir())
 	s.page(t, "with.html", trunkPage{preloads: true, filler: fillerBytes, marks: true})

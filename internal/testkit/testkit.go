@@ -3,6 +3,7 @@ package testkit
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -40,4 +41,21 @@ func Eventually(tb testing.TB, within time.Duration, what string, cond func() bo
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// RequireTool returns the path of the program name, or skips the test when
+// it is not installed: on a developer's machine only. Where CI is set the
+// test fails instead, because .ci/run installs every tool the tests need
+// and a skipped test there would be counted as passed.
+func RequireTool(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is required in CI: %v", name, err)
+	}
+	tb.Skipf("%s not installed: %v", name, err)
+	return ""
 }
