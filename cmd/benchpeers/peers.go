@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,15 +19,15 @@ import (
 	"time"
 )
 
-// allPeers is every server the command knows, in the order the table and
-// the interleaving use: brisk first, then the baseline the ratios are
-// relative to.
-// nginx-1w is nginx with a single worker process: the leanest way nginx
-// is run in production, and its fastest cold start (one fork, not one
-// per core). Ask for it by name; it is not in the default list.
-var allPeers = []string{"brisk", "nginx", "h2o", "caddy", "nginx-1w"}
+// defaultPeers are the servers compared when -servers is not given, in the
+// order the table and the interleaving use: brisk first, then the baseline
+// the ratios are relative to.
+var defaultPeers = []string{"brisk", "nginx", "h2o", "caddy"}
 
-var defaultPeers = allPeers[:4]
+// allPeers adds those asked for by name only. nginx-1w is nginx with a
+// single worker process: the leanest way nginx is run in production, and
+// its fastest cold start (one fork, not one per core).
+var allPeers = append(slices.Clone(defaultPeers), "nginx-1w")
 
 // aptPackages is what -install asks Debian for: the peers, nginx's
 // brotli_static module (nginx cannot serve .br sidecars without it) and wrk.
