@@ -1,6 +1,9 @@
 package compress
 
-import "sync/atomic"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // DefaultMemoryBudget bounds the bytes of files and variants a store keeps
 // in memory. Past it, bytes stay on disk and are sent from there (with
@@ -9,30 +12,48 @@ import "sync/atomic"
 const DefaultMemoryBudget = 64 << 20
 
 // budget counts bytes held in memory against a limit, without locks.
+// Bytes enter memory only through charge, and leave the count only
+// through the charge's release, so 0 ≤ used ≤ limit holds at all times.
 type budget struct {
 	limit int64
 	used  atomic.Int64
 }
 
-// take reserves n bytes if they fit.
-func (b *budget) take(n int64) bool {
-	if b == nil {
-		return true
+func newBudget(limit int64) *budget {
+	switch {
+	case limit == 0:
+		limit = DefaultMemoryBudget
+	case limit < 0:
+		limit = math.MaxInt64 // no limit, but still counted
 	}
+	return &budget{limit: limit}
+}
+
+// charge reserves n bytes if they fit. The caller keeps the returned
+// charge with the bytes and releases it when it lets go of them; nil means
+// they do not fit.
+func (b *budget) charge(n int64) *charge {
 	for {
 		used := b.used.Load()
-		if used+n > b.limit {
-			return false
+		if n > b.limit-used {
+			return nil
 		}
 		if b.used.CompareAndSwap(used, used+n) {
-			return true
+			return &charge{budget: b, n: n}
 		}
 	}
 }
 
-// give returns n bytes.
-func (b *budget) give(n int64) {
-	if b != nil {
-		b.used.Add(-n)
+// charge is bytes reserved in a budget. Releasing it twice gives them
+// back once.
+type charge struct {
+	budget   *budget
+	n        int64
+	released atomic.Bool
+}
+
+func (c *charge) release() {
+	if c != nil && c.released.CompareAndSwap(false, true) {
+		c.budget.used.Add(-c.n)
 	}
 }

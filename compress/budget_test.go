@@ -3,9 +3,16 @@ package compress
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // A site larger than the memory budget keeps its small files in memory and
@@ -67,11 +74,143 @@ func TestMemoryBudgetKeepsOverflowOnDisk(t *testing.T) {
 	if used := s.MemoryUsed(); used > limit {
 		t.Errorf("%d bytes in memory, budget %d", used, limit)
 	}
-	dir := s.spillDir
+	dir := s.spill.dir
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("cache directory %s left behind", dir)
 	}
+}
+
+// residentBytes is what a snapshot's representations hold in memory.
+func residentBytes(snap *Snapshot) int64 {
+	var n int64
+	count := func(r *Representation) {
+		if r.content != nil {
+			if data := r.content.mem.Load(); data != nil {
+				n += int64(len(*data))
+			}
+		}
+	}
+	for _, a := range snap.assets {
+		count(&a.Identity)
+		for i := range a.Variants() {
+			count(&a.Variants()[i])
+		}
+	}
+	return n
+}
+
+// rescanUntilRead rescans until no file is left waiting to settle.
+func rescanUntilRead(t *testing.T, s *Store) {
+	t.Helper()
+	for range 100 {
+		retry, err := s.Rescan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if retry == 0 {
+			return
+		}
+		time.Sleep(retry)
+	}
+	t.Fatal("files never settled")
+}
+
+// 0 ≤ used ≤ budget holds through rebuilds, and used is exactly what the
+// current versions hold in memory: with a Transform (dev mode, whose
+// bytes exist only in brisk) and with a file system given once (the
+// embedded site, brisk precompress).
+func TestMemoryBudgetStaysInBounds(t *testing.T) {
+	const limit = 40_000
+	codings, _ := NewCodings("gzip", Fast)
+	check := func(t *testing.T, s *Store, when string) {
+		t.Helper()
+		used := s.MemoryUsed()
+		if used < 0 || used > limit {
+			t.Errorf("%s: %d bytes counted, want 0 ≤ used ≤ %d", when, used, limit)
+		}
+		if held := residentBytes(s.Snapshot()); used != held {
+			t.Errorf("%s: %d bytes counted, %d held by the current versions", when, used, held)
+		}
+	}
+	names := []string{"a.html", "b.html", "c.html", "d.html", "e.html"}
+
+	t.Run("transform", func(t *testing.T) {
+		dir := t.TempDir()
+		write := func(round int) {
+			for i, name := range names {
+				mustWrite(t, filepath.Join(dir, name), string(textLike(12_000, uint64(10*round+i))))
+			}
+		}
+		write(0)
+		mark := func(_ string, data []byte) []byte { return append(slices.Clone(data), "<!-- dev -->"...) }
+		s, err := OpenDir(dir, Config{Codings: codings, MemoryBudget: limit, Transform: mark, SettleAge: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.Precompress(context.Background())
+		check(t, s, "after open")
+		for round := 1; round <= 3; round++ {
+			write(round)
+			rescanUntilRead(t, s)
+			s.Precompress(context.Background())
+			check(t, s, fmt.Sprintf("after rebuild %d", round))
+		}
+	})
+
+	t.Run("file system given once", func(t *testing.T) {
+		files := fstest.MapFS{}
+		write := func(round int) {
+			for i, name := range names {
+				files[name] = &fstest.MapFile{Data: textLike(12_000, uint64(10*round+i)), ModTime: time.Unix(int64(1000+round), 0)}
+			}
+		}
+		write(0)
+		s, err := Open(files, Config{Codings: codings, MemoryBudget: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.Precompress(context.Background())
+		check(t, s, "after open")
+		for round := 1; round <= 3; round++ {
+			write(round)
+			rescanUntilRead(t, s)
+			s.Precompress(context.Background())
+			check(t, s, fmt.Sprintf("after rebuild %d", round))
+		}
+	})
+}
+
+// Variants spilled to the cache directory leave it with the version they
+// encode: after rebuilds it holds only what the current versions need.
+func TestSpilledVariantsGoWithTheirVersion(t *testing.T) {
+	defer func(d time.Duration) { spillGrace = d }(spillGrace)
+	spillGrace = 0
+	dir := t.TempDir()
+	cache := t.TempDir()
+	codings, _ := NewCodings("gzip", Fast)
+	mustWrite(t, filepath.Join(dir, "app.js"), string(textLike(50_000, 0)))
+	s, err := OpenDir(dir, Config{Codings: codings, MemoryBudget: 1000, CacheDir: cache, SettleAge: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Precompress(context.Background())
+	for round := 1; round <= 3; round++ {
+		mustWrite(t, filepath.Join(dir, "app.js"), string(textLike(50_000, uint64(round))))
+		rescanUntilRead(t, s)
+		s.Precompress(context.Background())
+	}
+	a, _ := s.Snapshot().Lookup("app.js")
+	if len(a.Variants()) != 1 {
+		t.Fatalf("app.js has %d variants, want its gzip", len(a.Variants()))
+	}
+	testkit.Eventually(t, 5*time.Second, "only the current variant in the cache directory", func() bool {
+		entries, err := os.ReadDir(cache)
+		return err == nil && len(entries) == 1
+	})
 }

@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // ManifestName is where `brisk precompress` records what its sidecars
@@ -48,20 +45,22 @@ type manifestEntry struct {
 
 type manifestVariant struct {
 	fileStamp
-	// Dropped records that the encoding was not smaller than the source,
-	// so that the next run does not spend brotli 11 to learn it again.
-	Dropped bool
+	// NotSmaller records that the encoding was not smaller than the
+	// source, so that the next run does not spend brotli 11 to learn it
+	// again. On disk it is the word "dropped".
+	NotSmaller bool
 }
 
-// fileStamp identifies one version of a file cheaply.
+// fileStamp identifies one version of a file cheaply, and with Tag, its
+// bytes exactly.
 type fileStamp struct {
 	Size    int64
 	ModTime int64 // Unix nanoseconds
-	Digest  string
+	Tag     string
 }
 
-func stampOf(info fs.FileInfo, digest string) fileStamp {
-	return fileStamp{Size: info.Size(), ModTime: info.ModTime().UnixNano(), Digest: digest}
+func stampOf(info fs.FileInfo, tag string) fileStamp {
+	return fileStamp{Size: info.Size(), ModTime: info.ModTime().UnixNano(), Tag: tag}
 }
 
 // matches reports whether info still describes the stamped file.
@@ -107,7 +106,7 @@ func parseManifest(text string) (*manifest, error) {
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
-			entry.Variants[f[0]] = &manifestVariant{fileStamp: st, Dropped: len(f) == 5}
+			entry.Variants[f[0]] = &manifestVariant{fileStamp: st, NotSmaller: len(f) == 5}
 			continue
 		}
 		quoted, err := strconv.QuotedPrefix(line)
@@ -129,18 +128,18 @@ func parseManifest(text string) (*manifest, error) {
 	return m, nil
 }
 
-// parseStamp reads SIZE MTIME_NS DIGEST; a digest of "-" is none.
+// parseStamp reads SIZE MTIME_NS DIGEST (a tag); a digest of "-" is none.
 func parseStamp(f []string) (fileStamp, error) {
 	size, err1 := strconv.ParseInt(f[0], 10, 64)
 	mtime, err2 := strconv.ParseInt(f[1], 10, 64)
 	if err := errors.Join(err1, err2); err != nil || size < 0 {
 		return fileStamp{}, fmt.Errorf("bad size or mtime %q %q", f[0], f[1])
 	}
-	digest := f[2]
-	if digest == "-" {
-		digest = ""
+	t := f[2]
+	if t == "-" {
+		t = ""
 	}
-	return fileStamp{Size: size, ModTime: mtime, Digest: digest}, nil
+	return fileStamp{Size: size, ModTime: mtime, Tag: t}, nil
 }
 
 // marshal writes the manifest in its text form, sorted, so that an
@@ -149,11 +148,11 @@ func (m *manifest) marshal() []byte {
 	var b strings.Builder
 	b.WriteString(manifestHeader + "\n")
 	stamp := func(st fileStamp) {
-		digest := st.Digest
-		if digest == "" {
-			digest = "-"
+		t := st.Tag
+		if t == "" {
+			t = "-"
 		}
-		fmt.Fprintf(&b, " %d %d %s", st.Size, st.ModTime, digest)
+		fmt.Fprintf(&b, " %d %d %s", st.Size, st.ModTime, t)
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.Files)) {
 		e := m.Files[name]
@@ -164,33 +163,11 @@ func (m *manifest) marshal() []byte {
 			v := e.Variants[coding]
 			b.WriteString(" " + coding)
 			stamp(v.fileStamp)
-			if v.Dropped {
+			if v.NotSmaller {
 				b.WriteString(" dropped")
 			}
 			b.WriteByte('\n')
 		}
 	}
 	return []byte(b.String())
-}
-
-// writeAtomic replaces name under root with data: a reader sees the old
-// file or the new one, never a part. The temporary file is a dotfile, so
-// even one left behind by a crash is never served.
-func writeAtomic(root *os.Root, name string, data []byte, perm fs.FileMode) error {
-	dir, base := path.Split(name)
-	tmp := dir + "." + base + ".tmp-" + fmt.Sprint(time.Now().UnixNano())
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		root.Remove(tmp)
-		return err
-	}
-	if err := root.Rename(tmp, name); err != nil {
-		root.Remove(tmp)
-		return err
-	}
-	return nil
 }

@@ -9,14 +9,14 @@ import (
 func TestManifestRoundTrip(t *testing.T) {
 	m := newManifest()
 	m.Files["pkg/app_bg.wasm"] = &manifestEntry{
-		fileStamp: fileStamp{Size: 4194304, ModTime: 1764201600123456789, Digest: "W0M02HbJ43ajYmTNIj_WSe3u"},
+		fileStamp: fileStamp{Size: 4194304, ModTime: 1764201600123456789, Tag: "W0M02HbJ43ajYmTNIj_WSe3u"},
 		Variants: map[string]*manifestVariant{
-			"br":   {fileStamp: fileStamp{Size: 1047754, ModTime: 1764201601000000000, Digest: "abc.br"}},
-			"gzip": {Dropped: true},
+			"br":   {fileStamp: fileStamp{Size: 1047754, ModTime: 1764201601000000000, Tag: "abc.br"}},
+			"gzip": {NotSmaller: true},
 		},
 	}
 	m.Files["odd \"name\"\twith\nspaces é.js"] = &manifestEntry{
-		fileStamp: fileStamp{Size: 0, ModTime: -1, Digest: ""},
+		fileStamp: fileStamp{Size: 0, ModTime: -1, Tag: ""},
 		Variants:  map[string]*manifestVariant{},
 	}
 	text := string(m.marshal())

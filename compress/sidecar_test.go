@@ -160,6 +160,9 @@ func TestStaleSidecarIsNeverServed(t *testing.T) {
 	if !strings.Contains(log.String(), "stale or corrupt sidecar ignored") {
 		t.Errorf("stale sidecars not logged:\n%s", log.String())
 	}
+	if n := len(a.Variants()); n != 3 {
+		t.Fatalf("%d variants after Precompress, want br, zstd and gzip of the new file", n)
+	}
 	codings, _ := NewCodings("br,zstd,gzip", Fast)
 	for i, v := range a.Variants() {
 		for _, c := range codings {

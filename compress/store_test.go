@@ -100,7 +100,7 @@ func TestPrecompressAttachesSmallerVariantsOnly(t *testing.T) {
 	for _, c := range codings {
 		byName[c.Name] = c
 	}
-	seen := map[string]bool{app.Identity.Digest: true}
+	seen := map[string]bool{app.Identity.Tag: true}
 	for i, v := range vs {
 		if i > 0 && v.Size < vs[i-1].Size {
 			t.Errorf("variants not sorted by size: %s before %s", vs[i-1].Coding, v.Coding)
@@ -112,10 +112,10 @@ func TestPrecompressAttachesSmallerVariantsOnly(t *testing.T) {
 		if err != nil || !bytes.Equal(out, mustBytes(t, &app.Identity)) {
 			t.Errorf("%s variant does not decode to the source: %v", v.Coding, err)
 		}
-		if seen[v.Digest] {
+		if seen[v.Tag] {
 			t.Errorf("%s variant shares a digest with another representation", v.Coding)
 		}
-		seen[v.Digest] = true
+		seen[v.Tag] = true
 	}
 	noise, _ := s.Snapshot().Lookup("noise.js")
 	if n := len(noise.Variants()); n != 0 {
@@ -123,18 +123,18 @@ func TestPrecompressAttachesSmallerVariantsOnly(t *testing.T) {
 	}
 }
 
-// Digests come from content alone, so two stores over the same bytes (a
+// Tags come from content alone, so two stores over the same bytes (a
 // restart, another machine) agree, and any change of content changes them.
-func TestDigestsStableAcrossStores(t *testing.T) {
+func TestTagsStableAcrossStores(t *testing.T) {
 	files := fstest.MapFS{"app.js": {Data: textLike(20_000, 1)}}
 	a1, _ := openMap(t, files, "gzip").Snapshot().Lookup("app.js")
 	a2, _ := openMap(t, files, "gzip").Snapshot().Lookup("app.js")
-	if a1.Identity.Digest != a2.Identity.Digest {
+	if a1.Identity.Tag != a2.Identity.Tag {
 		t.Error("same content, different digests")
 	}
 	changed := fstest.MapFS{"app.js": {Data: append(textLike(20_000, 1)[:19_999], '!')}}
 	a3, _ := openMap(t, changed, "gzip").Snapshot().Lookup("app.js")
-	if a1.Identity.Digest == a3.Identity.Digest {
+	if a1.Identity.Tag == a3.Identity.Tag {
 		t.Error("one byte changed, digest did not")
 	}
 }

@@ -71,8 +71,10 @@ func TestWatchFollowsTheTree(t *testing.T) {
 	testkit.Eventually(t, 2*time.Second, "removed directory gone", func() bool { _, ok := identityOf(s, "new/deep/file.txt"); return !ok })
 	write(".hidden.swp", "editor junk")
 	write("keep.js", string(textLike(5000, 1))) // same bytes, new mtime
-
-	time.Sleep(300 * time.Millisecond)
+	// A visible file written last: once it is served, a rescan has seen
+	// the two writes before it.
+	write("marker.txt", "m")
+	testkit.Eventually(t, 2*time.Second, "marker served", func() bool { _, ok := identityOf(s, "marker.txt"); return ok })
 	if _, ok := s.Snapshot().Lookup(".hidden.swp"); ok {
 		t.Error("a dotfile appeared in the snapshot")
 	}

@@ -75,7 +75,7 @@ func TestRangeRequests(t *testing.T) {
 	full := repBytes(t, &a.Identity)
 	size := len(full)
 	br := a.Variants()[0]
-	etag := `"` + a.Identity.Digest + `"`
+	etag := `"` + a.Identity.Tag + `"`
 	lastMod := testMod.Format(http.TimeFormat)
 	sizeStr := strconv.Itoa(size)
 

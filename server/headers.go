@@ -80,7 +80,7 @@ func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
 	}
 	add := func(r *compress.Representation) {
 		rh := &repHeaders{
-			etag:          []string{`"` + r.Digest + `"`},
+			etag:          []string{`"` + r.Tag + `"`},
 			contentLength: []string{strconv.FormatInt(r.Size, 10)},
 		}
 		if r.Coding != "" {

@@ -143,8 +143,8 @@ func TestRepresentationHeaders(t *testing.T) {
 			if !bytes.Equal(b, repBytes(t, rep)) {
 				t.Error("body is not the selected representation")
 			}
-			if got := h.Get("Etag"); got != `"`+rep.Digest+`"` {
-				t.Errorf("ETag %s, want %q", got, rep.Digest)
+			if got := h.Get("Etag"); got != `"`+rep.Tag+`"` {
+				t.Errorf("ETag %s, want %q", got, rep.Tag)
 			}
 		})
 	}

@@ -1,0 +1,251 @@
+package compress
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Representation is one complete byte sequence that stands for one version
+// of a file: the file itself (Coding "") or one encoding of it. Its bytes
+// are in memory, or on disk (the site's own file, a sidecar a manifest
+// vouches for, or a variant spilled to the cache directory) when the
+// memory budget is spent; Body tells which.
+type Representation struct {
+	Coding string
+	// Tag names the bytes exactly (see tag). It comes from the bytes
+	// alone, so it is the same after a restart or on another machine,
+	// which lets browsers revalidate (and V8 keep its compiled-wasm
+	// cache) across deploys that did not change the file.
+	Tag     string
+	Size    int64
+	content *content
+}
+
+// InMemory makes a representation of bytes already in memory, outside
+// any memory budget.
+func InMemory(coding string, data []byte) Representation {
+	c := &content{}
+	c.mem.Store(&data)
+	return Representation{Coding: coding, Tag: tag(data, coding), Size: int64(len(data)), content: c}
+}
+
+// Body returns the bytes to send: in memory, or else an open file of
+// exactly Size bytes, which the caller closes (and which a server can hand
+// to sendfile). Bytes on disk that a manifest vouches for are served from
+// disk at once, so that a cold start answers without reading them first;
+// checkDelay later they are read once in the background, checked against
+// Tag, and kept in memory if the budget allows. An error means the bytes
+// on disk are not the ones Tag names; the representation must not be
+// served.
+func (r *Representation) Body() ([]byte, fs.File, error) {
+	c := r.content
+	if c == nil {
+		return nil, nil, nil
+	}
+	if data := c.mem.Load(); data != nil {
+		return *data, nil, nil
+	}
+	if err := c.bad.Load(); err != nil {
+		return nil, nil, *err
+	}
+	if c.want != "" && c.checkStarted.CompareAndSwap(false, true) {
+		time.AfterFunc(checkDelay, func() { c.checkOnce.Do(c.check) })
+	}
+	f, err := c.disk.Load().open()
+	return nil, f, err
+}
+
+// checkDelay is how long bytes vouched for by a manifest are served from
+// disk before their background check. Reading and hashing a large wasm
+// at once competes with the rest of a cold start's first page load: on one
+// CPU, the first 4 MB response of a cold start took 32 ms to its last byte
+// with the check started at once, 24 ms with it a second later.
+var checkDelay = time.Second
+
+// Bytes returns the representation's bytes, checked, reading them from
+// disk if they are not in memory (the encoders need them whole).
+func (r *Representation) Bytes() ([]byte, error) {
+	if c := r.content; c != nil && c.want != "" {
+		c.checkOnce.Do(c.check)
+	}
+	data, f, err := r.Body()
+	if f == nil || err != nil {
+		return data, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// release gives the representation's memory back to the budget and lets
+// go of its spilled file; a representation is released once its asset is
+// replaced.
+func (r *Representation) release() {
+	if r.content != nil {
+		r.content.release()
+	}
+}
+
+// content is bytes in memory (mem), or on disk (disk) unless and until
+// check has verified them and the budget let them into memory.
+type content struct {
+	mem  atomic.Pointer[[]byte]
+	bad  atomic.Pointer[error]
+	disk atomic.Pointer[diskFile] // nil for bytes that only exist in memory
+	// want is the tag that bytes a manifest vouches for must have; they
+	// are checked against it once, in the background. It is empty for
+	// bytes the store read, hashed or wrote itself.
+	want         string
+	coding       string
+	budget       *budget // charged when checked bytes move into memory
+	checkStarted atomic.Bool
+	checkOnce    sync.Once
+
+	mu       sync.Mutex
+	held     *charge // the budget charge for mem, if any
+	released bool
+	// spilled is a file of the store's cache directory that holds the
+	// bytes; it is removed once the content is released.
+	spilled string
+}
+
+// inMemory makes content of bytes in memory, charged to a budget.
+func inMemory(data []byte, held *charge) *content {
+	c := &content{held: held}
+	c.mem.Store(&data)
+	return c
+}
+
+// onDisk makes a representation whose bytes stay in fsys until first use,
+// when they are checked against the size and tag the manifest recorded.
+func onDisk(fsys fs.FS, name, coding, want string, stamp fileStamp, b *budget) Representation {
+	c := &content{want: want, coding: coding, budget: b}
+	c.disk.Store(&diskFile{fsys: fsys, name: name, stamp: stamp})
+	return Representation{Coding: coding, Tag: want, Size: stamp.Size, content: c}
+}
+
+// verifiedOnDisk makes a representation of bytes the store has just
+// hashed or written itself, kept on disk because the budget is spent.
+func verifiedOnDisk(fsys fs.FS, name, coding, tag string, stamp fileStamp) Representation {
+	c := &content{}
+	c.disk.Store(&diskFile{fsys: fsys, name: name, stamp: stamp})
+	return Representation{Coding: coding, Tag: tag, Size: stamp.Size, content: c}
+}
+
+// keep moves checked bytes into memory under the charge taken for them,
+// unless the content was released meanwhile.
+func (c *content) keep(data []byte, held *charge) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		held.release()
+		return
+	}
+	c.held = held
+	c.mem.Store(&data)
+}
+
+// spillGrace is how long a spilled file outlives its release: a request
+// that picked the representation just before the release still opens it.
+var spillGrace = 30 * time.Second
+
+func (c *content) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.released = true
+	c.held.release()
+	if p := c.spilled; p != "" {
+		time.AfterFunc(spillGrace, func() { _ = os.Remove(p) })
+	}
+}
+
+// diskFile locates bytes on disk and recognises them by size and
+// modification time, as they were when indexed.
+type diskFile struct {
+	fsys  fs.FS
+	name  string
+	stamp fileStamp
+}
+
+func (d *diskFile) open() (fs.File, error) {
+	f, err := d.fsys.Open(d.name)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err == nil && !d.stamp.matches(info) {
+		err = fmt.Errorf("%s changed on disk since it was indexed", d.name)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// check runs once for bytes on disk that a manifest vouches for: it
+// verifies them against the tag (a sidecar may have been damaged with its
+// size and mtime intact) and keeps them in memory when the budget has
+// room.
+func (c *content) check() {
+	fail := func(err error) { c.bad.Store(&err) }
+	disk := c.disk.Load()
+	f, err := disk.open()
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer f.Close()
+	changed := fmt.Errorf("%s changed on disk since it was indexed", disk.name)
+	held := c.budget.charge(disk.stamp.Size)
+	if held == nil {
+		// Staying on disk: hash it in passing, without holding it all.
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			fail(err)
+		} else if tagOf(h.Sum(nil), c.coding) != c.want {
+			fail(changed)
+		}
+		return
+	}
+	data, err := io.ReadAll(f)
+	switch {
+	case err != nil:
+		fail(err)
+	case tag(data, c.coding) != c.want:
+		fail(changed)
+	default:
+		c.keep(data, held)
+		return
+	}
+	held.release()
+}
+
+// tag names one representation's bytes: a digest of them, plus the
+// coding's name for encodings so that tags are readable in a browser's
+// network panel.
+func tag(data []byte, coding string) string {
+	sum := sha256.Sum256(data)
+	return tagOf(sum[:], coding)
+}
+
+// tagOf is tag for a SHA-256 sum already computed. 144 bits of SHA-256
+// make an accidental clash between two versions of a site practically
+// impossible, while keeping the tag short enough for every response
+// header.
+func tagOf(sum []byte, coding string) string {
+	digest := base64.RawURLEncoding.EncodeToString(sum[:18])
+	if coding == "" {
+		return digest
+	}
+	return digest + "." + coding
+}

@@ -1,0 +1,111 @@
+package compress
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"time"
+)
+
+// verifiedSidecar returns the sidecar beside the asset for this coding if
+// it decodes to exactly src. Sidecars from other tools, or from an older
+// build, are trusted only this way.
+func (s *Store) verifiedSidecar(j encodeJob, src []byte) ([]byte, bool) {
+	if j.snap.sidecars[j.asset.Path][j.coding.Name] == nil {
+		return nil, false
+	}
+	name := j.asset.Path + j.coding.Suffix
+	enc, err := fs.ReadFile(j.snap.fsys, name)
+	if err == nil {
+		var plain []byte
+		if plain, err = j.coding.Decode(enc, int64(len(src))); err == nil && string(plain) != string(src) {
+			err = errors.New("decodes to other bytes than the file")
+		}
+	}
+	if err != nil {
+		s.log.Warn("stale or corrupt sidecar ignored; encoding afresh", "path", name, "err", err)
+		return nil, false
+	}
+	return enc, true
+}
+
+// storeSidecar writes (or, when the encoding did not pay, removes) the
+// sidecar and records it in the manifest.
+func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
+	root, name := s.cfg.WriteSidecars, j.asset.Path+j.coding.Suffix
+	v := &manifestVariant{NotSmaller: !kept}
+	if kept {
+		srcInfo, err := root.Stat(j.asset.Path)
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(root, name, out, srcInfo.Mode().Perm()); err != nil {
+			return err
+		}
+		info, err := root.Stat(name)
+		if err != nil {
+			return err
+		}
+		v.fileStamp = stampOf(info, tag(out, j.coding.Name))
+	} else if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	srcInfo, err := root.Stat(j.asset.Path)
+	if err != nil {
+		return err
+	}
+	s.recordVariant(j.snap.manifest, j.asset, srcInfo, j.coding.Name, v)
+	return nil
+}
+
+func (s *Store) recordVariant(man *manifest, a *Asset, srcInfo fs.FileInfo, coding string, v *manifestVariant) {
+	s.manifestMu.Lock()
+	defer s.manifestMu.Unlock()
+	e := man.Files[a.Path]
+	if e == nil || e.Tag != a.Identity.Tag || !e.matches(srcInfo) {
+		e = &manifestEntry{fileStamp: stampOf(srcInfo, a.Identity.Tag), Variants: map[string]*manifestVariant{}}
+		man.Files[a.Path] = e
+	}
+	e.Variants[coding] = v
+}
+
+// writeManifest records the current state, dropping files that are gone.
+func (s *Store) writeManifest() error {
+	s.manifestMu.Lock()
+	defer s.manifestMu.Unlock()
+	snap := s.Snapshot()
+	for name := range snap.manifest.Files {
+		if _, ok := snap.Lookup(name); !ok {
+			delete(snap.manifest.Files, name)
+		}
+	}
+	data := snap.manifest.marshal()
+	if old, err := fs.ReadFile(snap.fsys, ManifestName); err == nil && string(old) == string(data) {
+		return nil // nothing changed: rewrite nothing
+	}
+	return writeAtomic(s.cfg.WriteSidecars, ManifestName, data, 0o644)
+}
+
+// writeAtomic replaces name under root with data: a reader sees the old
+// file or the new one, never a part. The temporary file is a dotfile, so
+// even one left behind by a crash is never served.
+func writeAtomic(root *os.Root, name string, data []byte, perm fs.FileMode) error {
+	dir, base := path.Split(name)
+	tmp := dir + "." + base + ".tmp-" + fmt.Sprint(time.Now().UnixNano())
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		root.Remove(tmp)
+		return err
+	}
+	if err := root.Rename(tmp, name); err != nil {
+		root.Remove(tmp)
+		return err
+	}
+	return nil
+}
