@@ -1,8 +1,11 @@
 package server
 
 import (
+	"log/slog"
 	"path"
 	"strings"
+
+	"github.com/brisk-server/brisk/compress"
 )
 
 // Cache-Control values brisk uses.
@@ -141,4 +144,37 @@ func ParseHashFile(data []byte) []string {
 		}
 	}
 	return hashes
+}
+
+// cacheControl is a's Cache-Control. A file whose bytes changed under a
+// name that promised they never would (cargo-leptos has been seen doing
+// it, leptos-rs/cargo-leptos#658) is revalidated from then on: an
+// immutable answer would pin the old bytes in browsers for a year.
+func (s *Server) cacheControl(a *compress.Asset) string {
+	v := s.cfg.Cache.For(a.Path)
+	if a.Rewritten && immutable(v) {
+		return DefaultCacheControl
+	}
+	return v
+}
+
+// RewriteWarning returns a compress.Config.Rewritten hook that warns when
+// a file cached as immutable changed its bytes.
+func (p *CachePolicy) RewriteWarning(log *slog.Logger) func(name string) {
+	return func(name string) {
+		if immutable(p.For(name)) {
+			log.Warn("a file served as immutable changed its bytes; serving it with no-cache until brisk restarts",
+				"path", name, "hint", "a build that reuses a hashed name for new bytes leaves browsers with the old file")
+		}
+	}
+}
+
+// immutable reports a Cache-Control value with the immutable directive.
+func immutable(cacheControl string) bool {
+	for d := range strings.SplitSeq(cacheControl, ",") {
+		if strings.EqualFold(strings.TrimSpace(d), "immutable") {
+			return true
+		}
+	}
+	return false
 }

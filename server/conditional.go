@@ -50,29 +50,49 @@ func notModifiedSince(header string, mod time.Time) (unchanged, ok bool) {
 	return !mod.Truncate(time.Second).After(t), true
 }
 
-// precondition evaluates the conditional headers of a GET or HEAD against
-// the selected representation, in the order of RFC 9110 §13.2.2. It returns
-// 0 to go on, 304 Not Modified or 412 Precondition Failed.
-func precondition(h http.Header, etag string, mod time.Time) int {
+// condResult is what the preconditions of a request decide.
+type condResult int
+
+const (
+	condNone        condResult = iota // go on and send the representation
+	condNotModified                   // 304
+	condFailed                        // 412
+)
+
+// checkPreconditions evaluates the conditional headers of a GET or HEAD
+// against the selected representation, in the order of RFC 9110 §13.2.2.
+func checkPreconditions(h http.Header, etag string, mod time.Time) condResult {
 	if v := h.Get("If-Match"); v != "" {
 		if !etagMatch(v, etag, false) {
-			return http.StatusPreconditionFailed
+			return condFailed
 		}
 	} else if v := h.Get("If-Unmodified-Since"); v != "" {
 		if unchanged, ok := notModifiedSince(v, mod); ok && !unchanged {
-			return http.StatusPreconditionFailed
+			return condFailed
 		}
 	}
 	if v := h.Get("If-None-Match"); v != "" {
 		if etagMatch(v, etag, true) {
-			return http.StatusNotModified
+			return condNotModified
 		}
 	} else if v := h.Get("If-Modified-Since"); v != "" {
 		if unchanged, ok := notModifiedSince(v, mod); ok && unchanged {
-			return http.StatusNotModified
+			return condNotModified
 		}
 	}
-	return 0
+	return condNone
+}
+
+// writeNotModified answers a revalidation that matched with what a cache
+// needs to refresh its copy, and nothing that describes a body (RFC 9110
+// §15.4.5): the ETag, Cache-Control and Vary (already set). No
+// Last-Modified, since there is an ETag; no Link or Early Hints, since
+// the browser has the page.
+func writeNotModified(w http.ResponseWriter, ah *assetHeaders, rh *repHeaders) {
+	h := w.Header()
+	h["Etag"] = rh.etag
+	h["Cache-Control"] = ah.cacheControl
+	w.WriteHeader(http.StatusNotModified)
 }
 
 // rangeApplies evaluates If-Range (RFC 9110 §13.1.5): a Range is honoured

@@ -1,11 +1,111 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// connTracker knows every listener and connection of a Server, so that
+// Shutdown can stop without dropping a request that reached it.
+type connTracker struct {
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     sync.Map // net.Conn → *connState
+}
+
+// connState is what Shutdown needs to know of one connection. Updates are
+// atomic: the hook runs for every request.
+type connState struct {
+	state atomic.Int32 // http.ConnState
+	since atomic.Int64 // unix nanoseconds of the last change
+}
+
+// listen registers ln, wrapped so that a TCP listener can drain.
+func (t *connTracker) listen(ln net.Listener) net.Listener {
+	if tcp, ok := ln.(*net.TCPListener); ok {
+		ln = newDrainListener(tcp)
+	}
+	t.mu.Lock()
+	t.listeners = append(t.listeners, ln)
+	t.mu.Unlock()
+	return ln
+}
+
+// track is the http.Server's ConnState hook.
+func (t *connTracker) track(c net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateClosed, http.StateHijacked:
+		t.conns.Delete(c)
+		return
+	case http.StateNew:
+		t.conns.Store(c, &connState{})
+	}
+	if v, ok := t.conns.Load(c); ok {
+		cs := v.(*connState)
+		cs.state.Store(int32(state))
+		cs.since.Store(time.Now().UnixNano())
+	}
+}
+
+// newConnGrace is how long a connection accepted while brisk stops may take
+// to send its request. Clients send at once; a connection that stays
+// silent longer is a speculative one a client opened in advance.
+const newConnGrace = time.Second
+
+// closeIdle closes connections with nothing to answer (idle keep-alive
+// ones, and new ones silent past newConnGrace) and counts those left.
+func (t *connTracker) closeIdle(now time.Time) (open int) {
+	t.conns.Range(func(k, v any) bool {
+		cs := v.(*connState)
+		state, since := http.ConnState(cs.state.Load()), time.Unix(0, cs.since.Load())
+		if state == http.StateIdle || (state == http.StateNew && now.Sub(since) > newConnGrace) {
+			k.(net.Conn).Close()
+		}
+		open++
+		return true
+	})
+	return open
+}
+
+// Shutdown stops taking connections and answers every request that reached
+// the server, then returns once all connections are closed; when ctx ends
+// first, it closes what is left. Unlike http.Server.Shutdown, which drops a
+// request read from a connection after shutdown began, it answers those
+// too: it turns keep-alive off (each response then closes its connection),
+// closes idle keep-alive connections, and waits.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stoppingOnce.Do(func() { close(s.stopping) })
+	s.conns.mu.Lock()
+	listeners := s.conns.listeners
+	s.conns.mu.Unlock()
+	for _, ln := range listeners {
+		if dl, ok := ln.(*drainListener); ok {
+			dl.drain(s.log.Warn, s.cfg.ShutdownTimeout)
+		} else {
+			ln.Close()
+		}
+	}
+	s.http.SetKeepAlivesEnabled(false)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		open := s.conns.closeIdle(time.Now())
+		if open == 0 {
+			return s.http.Close()
+		}
+		select {
+		case <-ctx.Done():
+			s.http.Close()
+			return fmt.Errorf("shutdown: %d connections still open: %w", open, ctx.Err())
+		case <-poll.C:
+		}
+	}
+}
 
 // drainListener lets a server stop without dropping a connection it has
 // let in. Closing a listening socket resets every connection still in the

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 var (
 	valNosniff        = []string{"nosniff"}
 	valAcceptEncoding = []string{"Accept-Encoding"}
+	valAccept         = []string{"Accept"}
 	valBytes          = []string{"bytes"}
+	valAllow          = []string{"GET, HEAD"}
+	valPlainText      = []string{"text/plain; charset=utf-8"}
 	// Cross-origin isolation (--cross-origin-isolation): browsers grant
 	// SharedArrayBuffer, and so wasm threads, only to isolated pages.
 	valSameOrigin  = []string{"same-origin"}
@@ -29,7 +33,8 @@ type repHeaders struct {
 
 // assetHeaders are the header values of one asset and its variants.
 type assetHeaders struct {
-	variants     int // how many variants existed when this was built
+	variants     int  // how many variants existed when this was built
+	html         bool // a page, whose preload links are announced
 	contentType  []string
 	lastModified []string
 	cacheControl []string
@@ -72,9 +77,10 @@ func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
 	}
 	ah := &assetHeaders{
 		variants:     len(variants),
+		html:         strings.HasPrefix(a.MediaType, "text/html"),
 		contentType:  []string{a.MediaType},
 		lastModified: []string{mod.UTC().Format(http.TimeFormat)},
-		cacheControl: []string{s.cfg.Cache.For(a.Path)},
+		cacheControl: []string{s.cacheControl(a)},
 		lastMod:      mod,
 		reps:         make(map[string]*repHeaders, len(variants)+1),
 	}
@@ -100,4 +106,36 @@ func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
 // write deadlines; asking for it directly avoids a ResponseController.
 type writeDeadliner interface {
 	SetWriteDeadline(time.Time) error
+}
+
+// setRepresentationHeaders describes the body about to be sent.
+func setRepresentationHeaders(h http.Header, ah *assetHeaders, rh *repHeaders) {
+	h["Content-Type"] = ah.contentType
+	h["Etag"] = rh.etag
+	h["Last-Modified"] = ah.lastModified
+	h["Cache-Control"] = ah.cacheControl
+	h["Accept-Ranges"] = valBytes
+	h["X-Content-Type-Options"] = valNosniff
+	if rh.contentEncoding != nil {
+		h["Content-Encoding"] = rh.contentEncoding
+	}
+}
+
+// addVary adds a field name to Vary, keeping those added before (the
+// single-page fallback varies on Accept). The common case, no Vary yet,
+// assigns the prebuilt value and allocates nothing.
+func addVary(h http.Header, name []string) {
+	old := h["Vary"]
+	if len(old) == 0 {
+		h["Vary"] = name
+		return
+	}
+	for _, line := range old {
+		for token := range strings.SplitSeq(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(token), name[0]) {
+				return
+			}
+		}
+	}
+	h["Vary"] = []string{strings.Join(old, ", ") + ", " + name[0]}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -28,6 +29,22 @@ func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.As
 	}
 	hc.links.Store(a, links)
 	return links
+}
+
+// announceLinks sets a page's preload links as its Link header and, for a
+// GET from a client of HTTP/1.1 or later, first sends them in a 103 Early
+// Hints, so that the browser starts on the wasm while the page is on its
+// way. RFC 9110 §15.2: no 1xx to an HTTP/1.0 client. The caller sends the
+// page with 200 right after.
+func (s *Server) announceLinks(w http.ResponseWriter, r *http.Request, snap *compress.Snapshot, a *compress.Asset) {
+	links := s.linkHeader(snap, a.Path, a)
+	if links == nil {
+		return
+	}
+	w.Header()["Link"] = links
+	if r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) {
+		w.WriteHeader(http.StatusEarlyHints)
+	}
 }
 
 // preloadLinks finds <link rel="modulepreload|preload" href=...> in page

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/labstack/echo/v4"
 )
 
 // HealthPath answers 200 for load balancers and Fly's checks. Requests to
@@ -79,18 +77,23 @@ func (a *activity) waitIdle(ctx context.Context, timeout time.Duration) <-chan s
 	return idle
 }
 
-func (s *Server) health(c echo.Context) error {
-	h := c.Response().Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", "3")
-	c.Response().WriteHeader(http.StatusOK)
-	if c.Request().Method == http.MethodHead {
-		return nil
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	h := w.Header()
+	h["Content-Type"] = valPlainText
+	h["Cache-Control"] = valNoStore
+	h["Content-Length"] = valThree
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(okBody)
 	}
-	_, err := c.Response().Write([]byte("ok\n"))
-	return err
+	return nil
 }
+
+var (
+	valNoStore = []string{"no-store"}
+	valThree   = []string{"3"}
+	okBody     = []byte("ok\n")
+)
 
 // StopReason says why Run returned.
 type StopReason string

@@ -16,8 +16,7 @@ import (
 	"github.com/brisk-server/brisk/compress"
 )
 
-// runServer starts Run on a loopback listener and returns its address and
-// a channel with Run's outcome.
+// runResult is how Run ended, and when.
 type runResult struct {
 	reason StopReason
 	err    error
@@ -50,6 +49,8 @@ func (l *connLedger) track(c net.Conn, st http.ConnState) {
 	}
 }
 
+// runServer starts Run on a loopback listener and returns its address and
+// a channel with Run's outcome.
 func runServer(t *testing.T, ctx context.Context, files fstest.MapFS, idle time.Duration) (string, <-chan runResult) {
 	addr, done, _ := runServerLedger(t, ctx, files, idle)
 	return addr, done
@@ -68,7 +69,7 @@ func runServerLedger(t *testing.T, ctx context.Context, files fstest.MapFS, idle
 	srv := New(Config{Source: store, IdleTimeout: idle, ShutdownTimeout: 10 * time.Second})
 	ledger := &connLedger{active: map[net.Conn]bool{}}
 	srv.http.ConnState = func(c net.Conn, st http.ConnState) {
-		srv.trackConn(c, st)
+		srv.conns.track(c, st)
 		ledger.track(c, st)
 	}
 	done := make(chan runResult, 1)

@@ -2,12 +2,11 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"path"
 	"strings"
 	"time"
-
-	"github.com/labstack/echo/v4"
 )
 
 // LiveReloadPath is the server-sent-events stream that tells open pages a
@@ -56,21 +55,24 @@ func InjectLiveReload(name string, data []byte) []byte {
 // proxies do not time it out.
 const keepAlive = 15 * time.Second
 
-func (s *Server) liveReload(c echo.Context) error {
+func (s *Server) liveReload(w http.ResponseWriter, r *http.Request) error {
 	changer, ok := s.cfg.Source.(Changer)
 	if !ok {
-		return echo.NewHTTPError(http.StatusNotFound)
+		return refuse(http.StatusNotFound, nil)
 	}
 	changed := changer.Changed()
-	h := c.Response().Header()
+	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(http.StatusOK)
+	h["Cache-Control"] = valNoStore
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
 	send := func(msg string) error {
-		if _, err := c.Response().Write([]byte(msg)); err != nil {
+		if _, err := io.WriteString(w, msg); err != nil {
 			return err
 		}
-		c.Response().Flush()
+		if flusher != nil {
+			flusher.Flush()
+		}
 		return nil
 	}
 	if err := send("retry: 500\nevent: hello\ndata: \n\n"); err != nil {
@@ -86,7 +88,7 @@ func (s *Server) liveReload(c echo.Context) error {
 			msg = "event: reload\ndata: \n\n"
 		case <-ping.C:
 			msg = ": ping\n\n"
-		case <-c.Request().Context().Done():
+		case <-r.Context().Done():
 			return nil
 		case <-s.stopping:
 			return nil

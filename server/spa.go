@@ -1,25 +1,25 @@
 package server
 
 import (
+	"net/http"
 	"path"
 	"strings"
 
 	"github.com/brisk-server/brisk/compress"
-	"github.com/labstack/echo/v4"
 )
 
-// fallback finds the single-page app's index for a path that is not a
-// file: only for GET and HEAD, only for names without an extension (a
-// missing .wasm or .js must stay a 404, or the browser would try to run
-// HTML), and only when the request accepts HTML.
-func (s *Server) fallback(c echo.Context, snap *compress.Snapshot, name string) (*compress.Asset, bool) {
+// fallback finds the single-page app's index for a URL path that is not a
+// file: only for GET and HEAD, only when the path's last segment has no
+// extension (a missing .wasm or .js must stay a 404, or the browser would
+// try to run HTML; a route such as /todos/3/ is a route), and only when the
+// request accepts HTML.
+func (s *Server) fallback(w http.ResponseWriter, r *http.Request, snap *compress.Snapshot, urlPath string) (*compress.Asset, bool) {
 	if s.cfg.Fallback == "" {
 		return nil, false
 	}
 	// Both the page and a 404 depend on Accept from here on.
-	c.Response().Header().Add("Vary", "Accept")
-	r := c.Request()
-	if !readOnly(r.Method) || path.Ext(name) != "" || !acceptsHTML(r.Header["Accept"]) {
+	addVary(w.Header(), valAccept)
+	if !readOnly(r.Method) || path.Ext(strings.TrimSuffix(urlPath, "/")) != "" || !acceptsHTML(r.Header["Accept"]) {
 		return nil, false
 	}
 	return snap.Lookup(s.cfg.Fallback)

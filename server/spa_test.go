@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -38,6 +40,8 @@ func TestSPAFallback(t *testing.T) {
 		{"missing js stays 404", "GET", "/pkg/app.js", "text/html", 404, ""},
 		{"POST is not navigation", "POST", "/todos", "text/html", 404, ""},
 		{"real files still win", "GET", "/docs/", "text/html", 200, "<h1>docs</h1>"},
+		{"a route with a trailing slash", "GET", "/todos/", "text/html", 200, "<h1>app</h1>"},
+		{"a deeper route with a trailing slash", "GET", "/todos/3/", "text/html", 200, "<h1>app</h1>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +61,26 @@ func TestSPAFallback(t *testing.T) {
 	}
 	if resp := do(t, spaServer(t, Config{}), "GET", "/todos/3", "Accept", "text/html"); resp.StatusCode != 404 {
 		t.Errorf("without --spa, unknown routes must be 404, got %d", resp.StatusCode)
+	}
+}
+
+// A fallback page large enough to be compressed varies on both Accept
+// and Accept-Encoding: a shared cache must not hand the HTML to a JSON
+// client, nor a br body to a client that cannot decode it.
+func TestSPAFallbackVariesOnAcceptAndEncoding(t *testing.T) {
+	codings, _ := compress.NewCodings("gzip", compress.Fast)
+	store, err := compress.Open(fstest.MapFS{"index.html": {Data: testText(4000)}}, compress.Config{Codings: codings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Precompress(context.Background())
+	srv := New(Config{Source: store, Fallback: "index.html"})
+	for _, enc := range []string{"gzip", ""} {
+		resp := do(t, srv, "GET", "/todos/3", "Accept", "text/html", "Accept-Encoding", enc)
+		vary := strings.Join(resp.Header.Values("Vary"), ", ")
+		if resp.StatusCode != 200 || !strings.Contains(vary, "Accept-Encoding") || !containsToken(strings.Split(vary, ", "), "Accept") {
+			t.Errorf("Accept-Encoding %q: status %d, Vary %q, want Accept and Accept-Encoding", enc, resp.StatusCode, vary)
+		}
 	}
 }
 

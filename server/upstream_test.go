@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
-	"net/textproto"
 	"net/url"
 	"strings"
 	"testing"
@@ -233,49 +231,6 @@ func TestCrossOriginIsolation(t *testing.T) {
 		}
 		if resp.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" || resp.Header.Get("Cross-Origin-Embedder-Policy") != "require-corp" {
 			t.Errorf("%s: COOP %q, COEP %q", target, resp.Header.Get("Cross-Origin-Opener-Policy"), resp.Header.Get("Cross-Origin-Embedder-Policy"))
-		}
-	}
-}
-
-// A page's preload links go out as a Link header and, first, in a 103
-// Early Hints response; links to files that do not exist are left out.
-func TestEarlyHints(t *testing.T) {
-	// Absolute links carry the base path, as Trunk --public-url writes them.
-	page := `<!doctype html><html><head>
-<link rel="modulepreload" href="BASEpkg/app.js">
-<link rel="preload" href="pkg/app_bg.wasm" as="fetch" type="application/wasm" crossorigin>
-<link rel="preload" href="/pkg/missing.wasm" as="fetch">
-<link rel="stylesheet" href="/style.css">
-<link rel="preload" href="https://cdn.example/x.js" as="script">
-</head><body><link rel="preload" href="/late.js"></body></html>`
-	for _, basePath := range []string{"/", "/app/"} {
-		store, err := compress.Open(fstest.MapFS{
-			"index.html": {Data: []byte(strings.ReplaceAll(page, "BASE", basePath))}, "pkg/app.js": {Data: []byte("x")},
-			"pkg/app_bg.wasm": {Data: []byte("y")}, "style.css": {Data: []byte("z")}, "late.js": {Data: []byte("w")},
-		}, compress.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := newLoopbackServer(t, New(Config{Source: store, BasePath: basePath}))
-		var hints []string
-		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			if code == http.StatusEarlyHints {
-				hints = append(hints, h.Get("Link"))
-			}
-			return nil
-		}}
-		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", base+basePath, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		want := `<` + basePath + `pkg/app.js>; rel=modulepreload, <` + basePath + `pkg/app_bg.wasm>; rel=preload; as="fetch"; type="application/wasm"; crossorigin`
-		if len(hints) != 1 || hints[0] != want {
-			t.Errorf("base %s: 103 Link headers %q, want one: %q", basePath, hints, want)
-		}
-		if got := resp.Header.Get("Link"); resp.StatusCode != 200 || got != want {
-			t.Errorf("base %s: 200 Link %q", basePath, got)
 		}
 	}
 }

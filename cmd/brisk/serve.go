@@ -170,6 +170,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cache = server.CachePolicy{Default: "no-store", NoImmutable: true}
 	}
 	cache.Hashes = leptosHashes(o.execArgv, log)
+	cfg.Rewritten = cache.RewriteWarning(log)
 	rootName := o.root
 	if rootName == "" {
 		rootName = "embedded demo"

@@ -1,0 +1,173 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/brisk-server/brisk/compress"
+)
+
+// serveSite answers every request that is not brisk's own: a file of the
+// current snapshot, the single-page app's fallback, or the upstream.
+func (s *Server) serveSite(w http.ResponseWriter, r *http.Request) error {
+	if !strings.HasPrefix(r.URL.Path, s.basePath) {
+		if r.URL.Path+"/" == s.basePath && readOnly(r.Method) {
+			return redirect(w, r, s.basePath)
+		}
+		return s.notFile(w, r, http.StatusNotFound)
+	}
+	urlPath := r.URL.Path[len(s.basePath)-1:] // from the base's last "/"
+	name, status := assetName(urlPath)
+	switch status {
+	case 0:
+	case http.StatusNotFound: // a hidden name: not the site's, maybe the upstream's
+		return s.notFile(w, r, status)
+	default:
+		return refuse(status, fmt.Errorf("rejected path %q", r.URL.Path))
+	}
+	snap := s.cfg.Source.Snapshot()
+	a, ok := snap.Lookup(name)
+	if !ok {
+		if _, isDir := snap.Lookup(name + "/" + indexFile); isDir && readOnly(r.Method) {
+			return redirect(w, r, s.basePath+name+"/")
+		}
+		if a, ok = s.fallback(w, r, snap, urlPath); !ok {
+			return s.notFile(w, r, http.StatusNotFound)
+		}
+	}
+	if !readOnly(r.Method) {
+		w.Header()["Allow"] = valAllow
+		return refuse(http.StatusMethodNotAllowed, nil)
+	}
+	return s.serveFile(w, r, snap, a)
+}
+
+// notFile answers a request that names no file of the site: the upstream
+// gets it, if there is one.
+func (s *Server) notFile(w http.ResponseWriter, r *http.Request, status int) error {
+	if s.proxy != nil {
+		s.proxy.ServeHTTP(w, r)
+		return nil
+	}
+	return refuse(status, nil)
+}
+
+// redirect sends a directory URL without its slash (or the base path
+// without its slash) to the URL with it.
+func redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	w.Header().Set("Location", withQuery(to, r.URL.RawQuery))
+	w.WriteHeader(http.StatusMovedPermanently)
+	return nil
+}
+
+// serveFile answers a GET or HEAD of one asset in the order of net/http's
+// serveContent: choose the representation, evaluate the preconditions
+// against it, choose the range; only then write, headers first. A refusal
+// on the way has written nothing but Vary.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compress.Snapshot, a *compress.Asset) error {
+	h := w.Header()
+	if a.Compressible {
+		// Every outcome below, uncompressed ones too, depends on it.
+		addVary(h, valAcceptEncoding)
+	}
+	rep, ok := negotiate(r.Header["Accept-Encoding"], &a.Identity, a.Variants())
+	if !ok {
+		return refuse(http.StatusNotAcceptable, fmt.Errorf("%s: no acceptable encoding in %q", a.Path, r.Header["Accept-Encoding"]))
+	}
+	// Variants only ever join, and headersFor rebuilds when their number
+	// changed, so the representation negotiate chose is always there.
+	ah := s.headersFor(s.cacheFor(snap), a)
+	rh := ah.reps[rep.Coding]
+	switch checkPreconditions(r.Header, rh.etag[0], ah.lastMod) {
+	case condNotModified:
+		writeNotModified(w, ah, rh)
+		return nil
+	case condFailed:
+		return refuse(http.StatusPreconditionFailed, nil)
+	}
+	start, end, status := int64(0), rep.Size, http.StatusOK
+	if r.Method == http.MethodGet && r.Header["Range"] != nil && rangeApplies(r.Header, rh.etag[0], ah.lastMod) {
+		var res rangeResult
+		switch start, end, res = parseRange(r.Header.Get("Range"), rep.Size); res {
+		case rangePartial:
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, rep.Size))
+			status = http.StatusPartialContent
+		case rangeUnsatisfiable:
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", rep.Size))
+			return refuse(http.StatusRequestedRangeNotSatisfiable, nil)
+		default:
+			start, end = 0, rep.Size
+		}
+	}
+	var data []byte
+	var file fs.File
+	if r.Method == http.MethodGet {
+		var err error
+		if data, file, err = rep.Body(); err != nil {
+			// The file changed under a manifest that vouched for it.
+			return refuse(http.StatusServiceUnavailable, fmt.Errorf("%s: %w", a.Path, err))
+		}
+		if file != nil {
+			defer file.Close()
+		}
+	}
+	if status == http.StatusOK && ah.html {
+		s.announceLinks(w, r, snap, a)
+	}
+	setRepresentationHeaders(h, ah, rh)
+	// Set by hand: net/http leaves it out when Content-Encoding is set,
+	// and browsers show download progress only with it.
+	if status == http.StatusOK {
+		h["Content-Length"] = rh.contentLength
+	} else {
+		h.Set("Content-Length", strconv.FormatInt(end-start, 10))
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return nil
+	}
+	if wd, ok := w.(writeDeadliner); ok {
+		deadline := time.Now().Add(writeBase + time.Duration((end-start)/slowestClient)*time.Second)
+		if err := wd.SetWriteDeadline(deadline); err != nil {
+			s.log.Debug("set write deadline", "err", err)
+		}
+	}
+	w.WriteHeader(status)
+	if err := writeBody(w, data, file, start, end); err != nil {
+		// The client went away; the status is already sent.
+		s.log.Debug("write body", "path", a.Path, "err", err)
+	}
+	return nil
+}
+
+// writeBody sends bytes [start, end) of the representation: from memory in
+// one write, or from its file, which net/http hands to sendfile when the
+// writer is a plain connection.
+func writeBody(w io.Writer, data []byte, file fs.File, start, end int64) error {
+	if file == nil {
+		_, err := w.Write(data[start:end])
+		return err
+	}
+	if start > 0 {
+		seeker, ok := file.(io.Seeker)
+		if !ok {
+			return errors.New("file cannot seek")
+		}
+		if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	_, err := io.Copy(w, io.LimitReader(file, end-start))
+	return err
+}
+
+// readOnly reports the methods a static file answers.
+func readOnly(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead
+}
