@@ -58,15 +58,21 @@ func buildBrisk(ctx context.Context, moduleDir, out string) error {
 	return nil
 }
 
-// moduleRoot finds the brisk module we were started from: go run compiles
-// into a cache directory, so the working directory is the only link back.
+// moduleRoot finds the brisk repository we were started from: go run
+// compiles into a cache directory, so the working directory is the only
+// link back. This module is the repository's bench/ directory.
 func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	mod := strings.TrimSpace(string(out))
+	notHere := errors.New("not inside brisk's bench module: run `go run .` from the repository's bench directory")
 	if err != nil || mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the brisk module: run `go run ./cmd/benchpeers` from the repository")
+		return "", notHere
 	}
-	return filepath.Dir(mod), nil
+	repo := filepath.Dir(filepath.Dir(mod))
+	if _, err := os.Stat(filepath.Join(repo, "cmd", "brisk")); err != nil {
+		return "", notHere
+	}
+	return repo, nil
 }
 
 // writeSite writes the three files under root and runs `brisk precompress`

@@ -1,16 +1,16 @@
 //go:build linux
 
-// Command benchpeers compares brisk with the servers people would otherwise
+// Command bench compares brisk with the servers people would otherwise
 // put in front of a precompressed WebAssembly app (nginx with brotli_static,
 // h2o, Caddy), serving the same files and the same .br sidecars, so that
 // "as fast as nginx" is a number anyone can reproduce on a Debian machine
 // rather than a claim.
 //
-//	go run ./cmd/benchpeers                          # synthetic ~1.8 MB wasm (~460 KB br)
-//	go run ./cmd/benchpeers -install                 # apt-get the peers and wrk first (root)
-//	go run ./cmd/benchpeers -wasm /tmp/realwasm/automerge-automerge-wasm/automerge_wasm_bg.wasm
-//	go run ./cmd/benchpeers -servers brisk,nginx -rounds 5 -duration 10s
-//	go run ./cmd/benchpeers -servers brisk,nginx,nginx-1w -rounds 0 -cold 61 -wasm-size 4194304   # cold starts only
+//	go run .                          # synthetic ~1.8 MB wasm (~460 KB br)
+//	go run . -install                 # apt-get the peers and wrk first (root)
+//	go run . -wasm /tmp/realwasm/automerge-automerge-wasm/automerge_wasm_bg.wasm
+//	go run . -servers brisk,nginx -rounds 5 -duration 10s
+//	go run . -servers brisk,nginx,nginx-1w -rounds 0 -cold 61 -wasm-size 4194304   # cold starts only
 //
 // It builds brisk as the Dockerfile does, writes a site of index.html (2 KB),
 // pkg/app.js (30 KB) and pkg/app_bg.wasm into a temporary directory and runs
@@ -87,7 +87,7 @@ func run() int {
 		err = errors.New("want no arguments, -rounds ≥ 0, -cold ≥ 1, -wasm-size ≥ 1024, -duration in whole seconds ≥ 1s and -timeout > 0")
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "benchpeers: %v (see -help)\n", err)
+		fmt.Fprintf(os.Stderr, "bench: %v (see -help)\n", err)
 		return 2
 	}
 
@@ -467,7 +467,7 @@ func ratio(v, base float64, ok bool) string {
 
 // logf reports progress on stderr, keeping stdout for the table.
 func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "benchpeers: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
 func cpuModel() string {
@@ -516,7 +516,7 @@ func loadAvg() string {
 func commandLine() string {
 	words := []string{os.Args[0]}
 	if strings.Contains(os.Args[0], "go-build") {
-		words = []string{"go", "run", "./cmd/benchpeers"}
+		words = []string{"cd", "bench", "&&", "go", "run", "."}
 	}
 	for _, a := range os.Args[1:] {
 		plain := a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,@%+-") == ""
