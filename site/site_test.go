@@ -12,10 +12,11 @@ import (
 )
 
 const (
-	indexPath = "index.html"
-	gluePath  = "pkg/brisk_demo.js"
-	wasmPath  = "pkg/brisk_demo_bg.wasm"
-	cssPath   = "pkg/brisk_demo.css"
+	indexPath  = "index.html"
+	gluePath   = "pkg/brisk_demo.js"
+	wasmPath   = "pkg/brisk_demo_bg.wasm"
+	cssPath    = "pkg/brisk_demo.css"
+	reportPath = "report.js"
 )
 
 func readFile(t *testing.T, name string) []byte {
@@ -38,17 +39,31 @@ func TestFSFiles(t *testing.T) {
 			`<link rel="modulepreload" href="/pkg/brisk_demo.js">`,
 			`<link rel="preload" href="/pkg/brisk_demo_bg.wasm" as="fetch" type="application/wasm" crossorigin>`,
 			`<link rel="stylesheet" href="/pkg/brisk_demo.css">`,
+			`import("/report.js")`,
 			`dataset.wasm = "ready"`,
 			`dataset.wasm = "error"`,
+			`dataset.wasm = "unsupported"`,
+			`<table id="report" data-state="loading"`,
+			`<ul id="report-notes"`,
+			"<code>brisk serve target/site</code>",
 		}},
 		{gluePath, 1, []string{
 			"WebAssembly.instantiateStreaming(",
 			"instantiateStreaming failed",
 			"WebAssembly.instantiate(await",
 			`new URL("brisk_demo_bg.wasm", import.meta.url)`,
+			"export const INSTANTIATE_MEASURE",
+			"performance.measure(INSTANTIATE_MEASURE",
 		}},
 		{wasmPath, 100 << 10, []string{string(wasmHeader)}},
 		{cssPath, 1, nil},
+		{reportPath, 1, []string{
+			"export async function showReport(table, notes, instantiated)",
+			`performance.getEntriesByType("navigation")`,
+			`performance.getEntriesByType("resource")`,
+			`cache: "only-if-cached", mode: "same-origin"`,
+			"delta against the previous version",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +110,27 @@ func TestIndexReferencesExist(t *testing.T) {
 		if _, err := fs.Stat(FS(), name); err != nil {
 			t.Errorf("index.html refers to /%s: %v", name, err)
 		}
+	}
+}
+
+// TestIndexReferencesEveryFile: the page's report lists the files the page
+// loaded, so every file of the demo must be one of them.
+func TestIndexReferencesEveryFile(t *testing.T) {
+	refs := make(map[string]bool)
+	for _, m := range rootRefRE.FindAllStringSubmatch(string(readFile(t, indexPath)), -1) {
+		refs[m[1]+m[2]] = true
+	}
+	err := fs.WalkDir(FS(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path == indexPath {
+			return err
+		}
+		if !refs[path] {
+			t.Errorf("index.html never refers to /%s", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

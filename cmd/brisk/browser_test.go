@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/brisk-server/brisk/site"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -95,10 +97,12 @@ func chromiumOptions(t *testing.T, chromium string) []chromedp.ExecAllocatorOpti
 	}
 }
 
-// wasmRequest is what the browser sent and got for wasmPath.
-type wasmRequest struct {
+// pageRequest is what the browser sent and got for one request.
+type pageRequest struct {
+	path           string            // the URL's path
 	acceptEncoding string            // as sent on the wire
-	resp           *network.Response // nil until the headers arrive
+	resp           *network.Response // as the page sees it; nil until the headers arrive
+	wireStatus     int64             // as received on the wire; 0 if no response came from the network
 	wireBytes      float64           // headers and body as received, once loaded
 }
 
@@ -109,7 +113,23 @@ type browserEvents struct {
 	mu      sync.Mutex
 	console []string // "type: text"; uncaught exceptions have type "exception"
 	ids     []network.RequestID
-	wasm    map[network.RequestID]*wasmRequest
+	reqs    map[network.RequestID]*pageRequest
+}
+
+func newBrowserEvents() *browserEvents {
+	return &browserEvents{reqs: map[network.RequestID]*pageRequest{}}
+}
+
+// req returns the record of id, made on first sight: the extra-info events
+// may come before the request's own.
+func (e *browserEvents) req(id network.RequestID) *pageRequest {
+	r := e.reqs[id]
+	if r == nil {
+		r = &pageRequest{}
+		e.reqs[id] = r
+		e.ids = append(e.ids, id)
+	}
+	return r
 }
 
 // consoleText is what a page logged, its arguments joined.
@@ -139,34 +159,43 @@ func (e *browserEvents) listen(ev any) {
 	case *runtime.EventExceptionThrown:
 		e.console = append(e.console, "exception: "+exceptionText(ev))
 	case *network.EventRequestWillBeSent:
-		if strings.HasSuffix(ev.Request.URL, wasmPath) {
-			e.ids = append(e.ids, ev.RequestID)
-			e.wasm[ev.RequestID] = &wasmRequest{}
+		if u, err := url.Parse(ev.Request.URL); err == nil {
+			e.req(ev.RequestID).path = u.Path
 		}
 	case *network.EventRequestWillBeSentExtraInfo:
-		if r := e.wasm[ev.RequestID]; r != nil {
-			r.acceptEncoding = header(ev.Headers, "Accept-Encoding")
-		}
+		e.req(ev.RequestID).acceptEncoding = header(ev.Headers, "Accept-Encoding")
+	case *network.EventResponseReceivedExtraInfo:
+		// Sent only for a response from the network, and with its real
+		// status: a 304 that the cache turned into its stored 200 for the
+		// page is a 304 here.
+		e.req(ev.RequestID).wireStatus = ev.StatusCode
 	case *network.EventResponseReceived:
-		if r := e.wasm[ev.RequestID]; r != nil {
-			r.resp = ev.Response
-		}
+		e.req(ev.RequestID).resp = ev.Response
 	case *network.EventLoadingFinished:
-		if r := e.wasm[ev.RequestID]; r != nil {
-			r.wireBytes = ev.EncodedDataLength
-		}
+		e.req(ev.RequestID).wireBytes = ev.EncodedDataLength
 	}
 }
 
 // snapshot returns copies of what was recorded so far, to check outside
-// the lock.
-func (e *browserEvents) snapshot() (console []string, wasm []wasmRequest) {
+// the lock; requests in the order they were first seen.
+func (e *browserEvents) snapshot() (console []string, reqs []pageRequest) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range e.ids {
-		wasm = append(wasm, *e.wasm[id])
+		reqs = append(reqs, *e.reqs[id])
 	}
-	return slices.Clone(e.console), wasm
+	return slices.Clone(e.console), reqs
+}
+
+// requestsFor returns the requests for the URL path p.
+func requestsFor(reqs []pageRequest, p string) []pageRequest {
+	var out []pageRequest
+	for _, r := range reqs {
+		if r.path == p {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // remoteText renders a console argument or an exception: a string as it
@@ -196,7 +225,11 @@ func header(h network.Headers, name string) string {
 // TestBrowserRunsDemo loads the embedded demo in headless Chromium to check
 // what no HTTP-level test can: that a real browser accepts brisk's brotli
 // wasm for WebAssembly.instantiateStreaming, runs it, and that the page
-// then works.
+// then works. The page also reports what brisk sent, from the browser's
+// Resource Timing data; the test holds that report against what DevTools
+// saw on the wire: on a first visit, on a reload, on a slow network, in a
+// browser whose Resource Timing lacks contentEncoding, and in one without
+// WebAssembly.
 func TestBrowserRunsDemo(t *testing.T) {
 	chromium := testkit.RequireTool(t, chromiumPath)
 
@@ -213,12 +246,13 @@ func TestBrowserRunsDemo(t *testing.T) {
 	t.Logf("brisk started in %s", time.Since(start).Round(time.Millisecond))
 
 	u := localhostURL(t, base)
+	files := demoFiles(t)
 
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
 	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumOptions(t, chromium)...)
 	defer cancelAlloc() // kills Chromium and waits for it
-	events := &browserEvents{wasm: map[network.RequestID]*wasmRequest{}}
+	events := newBrowserEvents()
 	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
 	defer cancelTab()
 	defer func() {
@@ -228,72 +262,211 @@ func TestBrowserRunsDemo(t *testing.T) {
 		}
 	}()
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
-		t.Fatalf("navigate to %s: %v", u, err)
+	firstVisit := t.Run("first visit", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
+			t.Fatalf("navigate to %s: %v", u, err)
+		}
+		if state := waitWasm(ctx, t); state != "ready" {
+			t.Fatalf("data-wasm = %q, want ready", state)
+		}
+
+		// The glue falls back to WebAssembly.instantiate, and says so, when
+		// the browser refuses the response for streaming compilation.
+		console, reqs := events.snapshot()
+		for _, m := range console {
+			if strings.Contains(m, "instantiateStreaming") || strings.Contains(m, "application/wasm") {
+				t.Errorf("streaming compilation failed: %s", m)
+			}
+		}
+
+		wasm := requestsFor(reqs, wasmPath)
+		if len(wasm) == 0 {
+			t.Fatalf("no request for %s seen", wasmPath)
+		}
+		for _, r := range wasm {
+			t.Logf("%s: sent Accept-Encoding %q, received %.0f bytes", wasmPath, r.acceptEncoding, r.wireBytes)
+			if r.resp == nil {
+				t.Errorf("%s: no response", wasmPath)
+				continue
+			}
+			if r.resp.Status != 200 || r.resp.MimeType != "application/wasm" {
+				t.Errorf("%s: %d %q, want 200 application/wasm", wasmPath, r.resp.Status, r.resp.MimeType)
+			}
+			for _, h := range []struct{ name, want string }{
+				{"Content-Encoding", "br"},
+				{"Vary", "Accept-Encoding"},
+			} {
+				if got := header(r.resp.Headers, h.name); got != h.want {
+					t.Errorf("%s: %s %q, want %q", wasmPath, h.name, got, h.want)
+				}
+			}
+		}
+
+		// Each click runs an export of the wasm module, and the page shows
+		// what it returned: the counter, and the Fibonacci number of it.
+		for _, step := range []struct {
+			click      string // button id; none for the state after start
+			count, fib string
+		}{
+			{"", "0", "0"},
+			{"increment", "1", "1"},
+			{"add", "11", "89"},
+			{"increment", "12", "144"},
+		} {
+			if step.click != "" {
+				if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID(step.click))); err != nil {
+					t.Fatalf("click #%s: %v", step.click, err)
+				}
+			}
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+				`["count", "fib-n", "fib"].map(id => document.getElementById(id).textContent)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{step.count, step.count, step.fib}; !slices.Equal(got, want) {
+				t.Errorf("after click %q: count, fib-n, fib = %q, want %q", step.click, got, want)
+			}
+		}
+
+		// The report: every file downloaded whole, as br, smaller than
+		// itself; the wasm row shows the numbers behind it.
+		rep := readReport(ctx, t)
+		_, reqs = events.snapshot()
+		checkReport(t, rep, reqs, files, http.StatusOK)
+		row := rep.row(t, wasmPath)
+		want := []string{
+			shownBytes(row.Transfer), shownBytes(row.Size),
+			shownChange(row.Transfer, row.Size),
+		}
+		if got := row.Cells[3:6]; !slices.Equal(got, want) {
+			t.Errorf("wasm row shows transferred, size, saved %q, want %q", got, want)
+		}
+		rep.wantNote(t, "wasm: running ", "Reload the page")
+	})
+	if !firstVisit {
+		return // the other parts build on it
 	}
+
+	// A reload revalidates every file: brisk answers 304, and only headers
+	// cross the network.
+	t.Run("reload", func(t *testing.T) {
+		_, before := events.snapshot()
+		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+			t.Fatal(err)
+		}
+		if state := waitWasm(ctx, t); state != "ready" {
+			t.Fatalf("data-wasm = %q after the reload, want ready", state)
+		}
+		rep := readReport(ctx, t)
+		_, reqs := events.snapshot()
+		checkReport(t, rep, reqs[len(before):], files, http.StatusNotModified)
+		for _, row := range rep.Rows {
+			if row.Transfer >= 1000 {
+				t.Errorf("%s: %d bytes transferred for a 304, want only headers", row.Path, row.Transfer)
+			}
+		}
+		rep.wantNote(t, "revalidated", "304 Not Modified")
+	})
+
+	// On a slow network the wasm is still downloading when the glue calls
+	// instantiateStreaming, and the page says that it compiled the module
+	// while it downloaded. With the cache off, every file is downloaded
+	// again.
+	t.Run("slow network", func(t *testing.T) {
+		throttle(ctx, t, slowNetwork)
+		defer throttle(ctx, t, 0)
+		_, before := events.snapshot()
+		if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
+			t.Fatal(err)
+		}
+		if state := waitWasm(ctx, t); state != "ready" {
+			t.Fatalf("data-wasm = %q, want ready", state)
+		}
+		rep := readReport(ctx, t)
+		_, reqs := events.snapshot()
+		checkReport(t, rep, reqs[len(before):], files, http.StatusOK)
+		rep.wantNote(t, "It was compiled while it downloaded")
+	})
+
+	// Browsers whose Resource Timing lacks contentEncoding (Firefox and
+	// Safari, as of this writing) get the encoding from the response in
+	// their HTTP cache, without a request to brisk. A new tab, sharing the
+	// cache of the first, that lacks it.
+	t.Run("without contentEncoding", func(t *testing.T) {
+		events := newBrowserEvents()
+		ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
+		defer cancelTab()
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: "delete PerformanceResourceTiming.prototype.contentEncoding;",
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
+			t.Fatalf("navigate to %s: %v", u, err)
+		}
+		if state := waitWasm(ctx, t); state != "ready" {
+			t.Fatalf("data-wasm = %q, want ready", state)
+		}
+		rep := readReport(ctx, t)
+		_, reqs := events.snapshot()
+		checkReport(t, rep, reqs, files, http.StatusNotModified)
+	})
+
+	// Without WebAssembly (as in a browser that has it turned off, such as
+	// Safari in Lockdown Mode) the page says so, and still reports what
+	// brisk sent. A new tab, whose pages lose WebAssembly before any of
+	// their scripts run, with the cache off so that every file is
+	// downloaded.
+	t.Run("without WebAssembly", func(t *testing.T) {
+		events := newBrowserEvents()
+		ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
+		defer cancelTab()
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: "delete globalThis.WebAssembly;",
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(ctx, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
+			t.Fatalf("navigate to %s: %v", u, err)
+		}
+		if state := waitWasm(ctx, t); state != "unsupported" {
+			t.Fatalf("data-wasm = %q, want unsupported", state)
+		}
+		shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[
+			document.getElementById("error").hidden ? "" : document.getElementById("error").textContent,
+			String([...document.querySelectorAll("button")].every(b => b.disabled)),
+		]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(shown[0], "WebAssembly turned off") || shown[1] != "true" {
+			t.Errorf("page shows %q, buttons disabled: %s; want a message about WebAssembly and disabled buttons", shown[0], shown[1])
+		}
+		rep := readReport(ctx, t)
+		_, reqs := events.snapshot()
+		checkReport(t, rep, reqs, files, http.StatusOK)
+		rep.wantNote(t, "did not start")
+	})
+}
+
+// waitWasm waits for the demo page to leave data-wasm="loading" and
+// returns its new state: ready, error or unsupported.
+func waitWasm(ctx context.Context, t *testing.T) string {
+	t.Helper()
 	state, err := chromedp.Run(ctx, chromedp.Poll[string](
 		`(s => s !== "loading" && s)(document.documentElement.dataset.wasm)`,
 		chromedp.WithPollingInterval(20*time.Millisecond),
 		chromedp.WithPollingTimeout(browserTimeout)))
-	if err != nil || state != "ready" {
+	if err != nil {
+		t.Fatalf("waiting for data-wasm: %v", err)
+	}
+	if state == "error" {
 		pageError, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("error").textContent`))
-		t.Fatalf("data-wasm = %q (%v), want ready; page says %q", state, err, pageError)
+		t.Logf("page says %q", pageError)
 	}
-
-	// The glue falls back to WebAssembly.instantiate, and says so, when the
-	// browser refuses the response for streaming compilation.
-	console, wasm := events.snapshot()
-	for _, m := range console {
-		if strings.Contains(m, "instantiateStreaming") || strings.Contains(m, "application/wasm") {
-			t.Errorf("streaming compilation failed: %s", m)
-		}
-	}
-
-	if len(wasm) == 0 {
-		t.Fatalf("no request for %s seen", wasmPath)
-	}
-	for _, r := range wasm {
-		t.Logf("%s: sent Accept-Encoding %q, received %.0f bytes", wasmPath, r.acceptEncoding, r.wireBytes)
-		if r.resp == nil {
-			t.Errorf("%s: no response", wasmPath)
-			continue
-		}
-		if r.resp.Status != 200 || r.resp.MimeType != "application/wasm" {
-			t.Errorf("%s: %d %q, want 200 application/wasm", wasmPath, r.resp.Status, r.resp.MimeType)
-		}
-		for _, h := range []struct{ name, want string }{
-			{"Content-Encoding", "br"},
-			{"Vary", "Accept-Encoding"},
-		} {
-			if got := header(r.resp.Headers, h.name); got != h.want {
-				t.Errorf("%s: %s %q, want %q", wasmPath, h.name, got, h.want)
-			}
-		}
-	}
-
-	// Each click runs an export of the wasm module, and the page shows what
-	// it returned: the counter, and the Fibonacci number of it.
-	for _, step := range []struct {
-		click      string // button id; none for the state after start
-		count, fib string
-	}{
-		{"", "0", "0"},
-		{"increment", "1", "1"},
-		{"add", "11", "89"},
-		{"increment", "12", "144"},
-	} {
-		if step.click != "" {
-			if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID(step.click))); err != nil {
-				t.Fatalf("click #%s: %v", step.click, err)
-			}
-		}
-		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
-			`["count", "fib-n", "fib"].map(id => document.getElementById(id).textContent)`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := []string{step.count, step.count, step.fib}; !slices.Equal(got, want) {
-			t.Errorf("after click %q: count, fib-n, fib = %q, want %q", step.click, got, want)
-		}
-	}
+	return state
 }

@@ -35,7 +35,8 @@ import (
 // glue, wasm and stylesheet at the top, each named after a hash of its
 // content, so that brisk's cache policy must recognise them as immutable.
 // The pages are made from the demo's own index.html, so that they run the
-// same app and set data-wasm the same way.
+// same app and set data-wasm the same way. The page's report script keeps
+// its name, as Trunk's copy-file does.
 type trunkSite struct {
 	dir           string
 	js, wasm, css string            // file names, at the top of dir
@@ -73,6 +74,9 @@ func writeTrunkSite(t *testing.T, dir string) *trunkSite {
 		`new URL("brisk_demo_bg.wasm", import.meta.url)`,
 		`new URL("`+s.wasm+`", import.meta.url)`)))
 	s.css = put(".css", read("pkg/brisk_demo.css"))
+	if err := os.WriteFile(filepath.Join(dir, "report.js"), read("report.js"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
