@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,4 +83,48 @@ func TestExecIdleExitStopsChild(t *testing.T) {
 	if !strings.Contains(p.log.String(), "application server stopped") || !strings.Contains(p.log.String(), "code=5") {
 		t.Errorf("the child was not stopped gracefully; log:\n%s", p.log.String())
 	}
+}
+
+// A port taken by another process before the child binds it is named in
+// the one line brisk exits with, and brisk exits with the child's code.
+func TestExecPortClashIsNamed(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	defer func(pick func() (string, error)) { pickChildAddr = pick }(pickChildAddr)
+	pickChildAddr = func() (string, error) { return held.Addr().String(), nil }
+	var log syncBuffer
+	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", ssrSite(t), "--", fakeSSR(t)}, io.Discard, &log)
+	if want := "another process holds its port " + held.Addr().String(); code != 2 || !strings.Contains(log.String(), want) {
+		t.Errorf("exit code %d (want fakessr's 2), log lacks %q:\n%s", code, want, log.String())
+	}
+}
+
+// The child's address is a free loopback port below every OS's range of
+// ports handed out by the kernel itself.
+func TestChildAddrOutsideEphemeralPorts(t *testing.T) {
+	for range 20 {
+		addr, err := childAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(port)
+		if host != "127.0.0.1" || n < childPortLow || n >= childPortHigh {
+			t.Fatalf("childAddr() = %s", addr)
+		}
+	}
+}
+
+// A child that never listens is waited for, and brisk says once that it
+// is still waiting and what the child must do.
+func TestExecChildNotListeningIsReported(t *testing.T) {
+	t.Setenv("FAKESSR_NO_LISTEN", "1")
+	t.Setenv("FAKESSR_TERM_CODE", "0")
+	defer func(d time.Duration) { readyWarnAfter = d }(readyWarnAfter)
+	readyWarnAfter = 100 * time.Millisecond
+	_, log := startBrisk(t, ssrSite(t), "--", fakeSSR(t))
+	log.waitFor(t, regexp.MustCompile(`does not accept connections yet; it must listen on LEPTOS_SITE_ADDR`), 5*time.Second)
 }

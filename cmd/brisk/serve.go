@@ -253,7 +253,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case reason == server.StopIdle:
 		log.Info("exiting: no requests for the idle timeout", "idle_timeout", o.idle)
 	case errors.Is(context.Cause(runCtx), errAppExited):
-		log.Error("exiting: the application server exited", "code", app.code)
+		attrs := []any{"code", app.code}
+		if hint := app.exitHint(); hint != "" {
+			attrs = append(attrs, "hint", hint)
+		}
+		log.Error("exiting: the application server exited", attrs...)
 		return app.code
 	default:
 		log.Info("exiting: stop signal received")

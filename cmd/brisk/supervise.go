@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -40,21 +42,18 @@ func killChildren() {
 	}
 }
 
-// startChild runs argv with LEPTOS_SITE_ADDR set to a free loopback port.
-// The child gets its own process group: a Ctrl-C in the terminal reaches
-// brisk only, which drains its own requests before passing the signal on.
+// startChild runs argv with LEPTOS_SITE_ADDR set to a free loopback
+// address (see childAddr), in a process group of its own.
 func startChild(argv []string, stdout, stderr io.Writer, log *slog.Logger) (*child, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := pickChildAddr()
 	if err != nil {
 		return nil, fmt.Errorf("find a port for the child: %w", err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	c := &child{addr: addr, ready: make(chan struct{}), done: make(chan struct{})}
 	c.cmd = exec.Command(argv[0], argv[1:]...)
 	c.cmd.Env = append(os.Environ(), "LEPTOS_SITE_ADDR="+addr)
 	c.cmd.Stdout, c.cmd.Stderr = stdout, stderr
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.cmd.SysProcAttr = ownProcessGroup()
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
@@ -74,9 +73,39 @@ func startChild(argv []string, stdout, stderr io.Writer, log *slog.Logger) (*chi
 	return c, nil
 }
 
-// waitReady polls the child's port until it accepts a connection.
+// pickChildAddr is childAddr; tests replace it to force a clash.
+var pickChildAddr = childAddr
+
+// childPorts is where childAddr looks: below the ports any OS hands out
+// by itself (Linux from 32768, macOS and Windows from 49152), so no
+// other program's bind to port 0 or outgoing connection can take the
+// port between brisk's check and the child's bind; only a program that
+// asks for that very port can.
+const childPortLow, childPortHigh = 20000, 32000
+
+// childAddr finds a loopback port that is free now, in childPorts.
+func childAddr() (string, error) {
+	var err error
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(childPortLow+rand.IntN(childPortHigh-childPortLow)))
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr, nil
+		}
+	}
+	return "", err
+}
+
+// readyWarnAfter is how long the child may take to accept connections
+// before brisk says it is still waiting, once.
+var readyWarnAfter = 10 * time.Second
+
+// waitReady polls the child's port until it accepts a connection, or the
+// child exits.
 func (c *child) waitReady(log *slog.Logger) {
 	start := time.Now()
+	warned := false
 	for {
 		select {
 		case <-c.done:
@@ -89,8 +118,24 @@ func (c *child) waitReady(log *slog.Logger) {
 			close(c.ready)
 			return
 		}
+		if !warned && time.Since(start) > readyWarnAfter {
+			warned = true
+			log.Warn("the application server does not accept connections yet; it must listen on LEPTOS_SITE_ADDR", "addr", c.addr, "waited", readyWarnAfter)
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// exitHint explains an exited child's exit when brisk can: another
+// process holding its port is the likeliest reason a server quits at
+// start. It is "" otherwise.
+func (c *child) exitHint() string {
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return "another process holds its port " + c.addr + "; start brisk again"
+	}
+	ln.Close()
+	return ""
 }
 
 // stop passes sig on and waits for the child to exit, killing it after
@@ -101,7 +146,9 @@ func (c *child) stop(sig os.Signal, timeout time.Duration, log *slog.Logger) int
 		return c.code
 	default:
 	}
-	_ = c.cmd.Process.Signal(sig)
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		_ = c.cmd.Process.Kill() // Windows delivers no signals to another process
+	}
 	select {
 	case <-c.done:
 	case <-time.After(timeout):

@@ -2,7 +2,8 @@
 // listens on LEPTOS_SITE_ADDR, answers every path with its own name and
 // address, says which signal stopped it, and exits with FAKESSR_TERM_CODE
 // (default 3) on SIGTERM or SIGINT. With FAKESSR_EXIT_AFTER it exits by
-// itself with code 7 after that long.
+// itself with code 7 after that long; with FAKESSR_NO_LISTEN it never
+// listens, like a server that ignores LEPTOS_SITE_ADDR.
 package main
 
 import (
@@ -18,15 +19,17 @@ import (
 
 func main() {
 	addr := os.Getenv("LEPTOS_SITE_ADDR")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fakessr:", err)
-		os.Exit(2)
+	if os.Getenv("FAKESSR_NO_LISTEN") == "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fakessr:", err)
+			os.Exit(2)
+		}
+		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "ssr %s %s from %s", r.Method, r.URL.Path, addr)
+		}))
+		fmt.Println("fakessr: listening on", addr)
 	}
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "ssr %s %s from %s", r.Method, r.URL.Path, addr)
-	}))
-	fmt.Println("fakessr: listening on", addr)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	var exitAfter <-chan time.Time
