@@ -1,0 +1,211 @@
+package compress
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Trunk-style names of three builds of one wasm, and an unhashed file.
+const (
+	wasmV1 = "pkg/app-0000000000000001_bg.wasm"
+	wasmV2 = "pkg/app-0000000000000002_bg.wasm"
+	wasmV3 = "pkg/app-0000000000000003_bg.wasm"
+)
+
+func openDeltas(t *testing.T, dir string, deltas bool) *Store {
+	t.Helper()
+	codings, _ := NewCodings("gzip", Fast)
+	s, err := OpenDir(dir, Config{Codings: codings, Deltas: deltas, SettleAge: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// checkDelta fails unless a has a delta against dict that decodes to its
+// bytes.
+func checkDelta(t *testing.T, a *Asset, dict []byte) {
+	t.Helper()
+	sum := sha256.Sum256(dict)
+	d := a.Delta(&sum)
+	if d == nil {
+		t.Fatalf("%s: no delta against the version of %x", a.Path, sum[:4])
+	}
+	want := mustBytes(t, &a.Identity)
+	got, err := DecodeDelta(mustBytes(t, &d.Representation), dict, int64(len(want)))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s: delta does not decode to the file: %v", a.Path, err)
+	}
+	if d.Coding != DeltaCoding || d.Size != int64(len(mustBytes(t, &d.Representation))) {
+		t.Errorf("%s: delta coding %q size %d", a.Path, d.Coding, d.Size)
+	}
+}
+
+// A rebuild that replaces a hashed file by a new name of the same family
+// makes the old bytes a dictionary: the new version gets a delta against
+// each earlier version kept, the old versions and other files get none.
+func TestRebuildMakesDeltas(t *testing.T) {
+	v1 := textLike(60_000, 1)
+	v2 := edited(v1, 2)
+	v3 := edited(v2, 3)
+	dir, _ := siteDir(t, map[string][]byte{wasmV1: v1, "index.html": textLike(3000, 9)})
+	s := openDeltas(t, dir, true)
+	s.Precompress(context.Background())
+
+	rebuild := func(from, to string, data []byte) *Asset {
+		t.Helper()
+		if err := os.Remove(filepath.Join(dir, from)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, filepath.Join(dir, "index.html"), string(textLike(3000, uint64(len(data)))))
+		time.Sleep(5 * time.Millisecond)
+		rescanUntilRead(t, s)
+		s.Precompress(context.Background())
+		a, ok := s.Snapshot().Lookup(to)
+		if !ok {
+			t.Fatalf("%s not served", to)
+		}
+		return a
+	}
+	a2 := rebuild(wasmV1, wasmV2, v2)
+	checkDelta(t, a2, v1)
+	a3 := rebuild(wasmV2, wasmV3, v3)
+	checkDelta(t, a3, v2)
+	checkDelta(t, a3, v1)
+	if n := len(a3.Deltas()); n != 2 {
+		t.Errorf("%d deltas for the third build, want 2", n)
+	}
+	// The budget counts the kept versions and the deltas, nothing else.
+	if used, held := s.MemoryUsed(), residentBytes(s.Snapshot())+dictionaryBytes(s); used != held {
+		t.Errorf("memory used %d, held %d", used, held)
+	}
+	if held := dictionaryBytes(s); held != int64(len(v1)+len(v2)) {
+		t.Errorf("kept versions hold %d bytes, want v1 and v2: %d", held, len(v1)+len(v2))
+	}
+	page, _ := s.Snapshot().Lookup("index.html")
+	if n := len(page.Deltas()); n != 0 {
+		t.Errorf("index.html, not a hashed name, has %d deltas", n)
+	}
+}
+
+// Copied in beside the old build (cp -r build/* served/), the old version
+// stays served; it becomes a dictionary but gets no delta itself.
+func TestNewBuildBesideTheOld(t *testing.T) {
+	v1 := textLike(60_000, 1)
+	v2 := edited(v1, 2)
+	dir, _ := siteDir(t, map[string][]byte{wasmV1: v1})
+	s := openDeltas(t, dir, true)
+	if err := os.WriteFile(filepath.Join(dir, wasmV2), v2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	rescanUntilRead(t, s)
+	s.Precompress(context.Background())
+	a1, _ := s.Snapshot().Lookup(wasmV1)
+	a2, _ := s.Snapshot().Lookup(wasmV2)
+	checkDelta(t, a2, v1)
+	if n := len(a1.Deltas()); n != 0 {
+		t.Errorf("the old version got %d deltas", n)
+	}
+}
+
+// Without Deltas (brisk --dev), a rebuild keeps nothing and encodes no
+// delta.
+func TestNoDeltasWhenOff(t *testing.T) {
+	v1 := textLike(60_000, 1)
+	dir, _ := siteDir(t, map[string][]byte{wasmV1: v1})
+	s := openDeltas(t, dir, false)
+	os.Remove(filepath.Join(dir, wasmV1))
+	os.WriteFile(filepath.Join(dir, wasmV2), edited(v1, 2), 0o644)
+	time.Sleep(5 * time.Millisecond)
+	rescanUntilRead(t, s)
+	s.Precompress(context.Background())
+	a2, _ := s.Snapshot().Lookup(wasmV2)
+	if n := len(a2.Deltas()); n != 0 {
+		t.Errorf("%d deltas with Deltas off", n)
+	}
+	if used, resident := s.MemoryUsed(), residentBytes(s.Snapshot()); used != resident {
+		t.Errorf("memory used %d, the current version holds %d: the old version was kept", used, resident)
+	}
+}
+
+// `brisk precompress --previous`: deltas against an earlier build become
+// sidecars recorded in the manifest; a server trusts them from the
+// manifest, without the earlier build; a second run rewrites nothing; a
+// delta that does not pay is recorded as dropped and not tried again.
+func TestPreviousBuildDeltaSidecars(t *testing.T) {
+	v1 := textLike(60_000, 1)
+	v2 := edited(v1, 2)
+	noise1, noise2 := randomBytes(20_000, 1), randomBytes(20_000, 2)
+	dir, root := siteDir(t, map[string][]byte{wasmV2: v2, "pkg/noise-0000000000000002.js": noise2, "index.html": textLike(3000, 3)})
+	prevDir, _ := siteDir(t, map[string][]byte{
+		wasmV1: v1, "pkg/noise-0000000000000001.js": noise1,
+		"pkg/other-0000000000000001.js": textLike(5000, 4), // no such file now
+		wasmV2:                          v2,                // the same version: no delta
+	})
+	codings, _ := NewCodings("gzip", Fast)
+	open := func(previous ...string) *Store {
+		cfg := Config{Codings: codings, WriteSidecars: root}
+		for _, p := range previous {
+			cfg.Previous = append(cfg.Previous, os.DirFS(p))
+		}
+		s, err := Open(root.FS(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	open(prevDir).Precompress(context.Background())
+	sum := sha256.Sum256(v1)
+	sidecar := filepath.Join(dir, wasmV2+deltaSidecarSuffix(sum))
+	if _, err := os.Stat(sidecar); err != nil {
+		t.Fatalf("no delta sidecar: %v", err)
+	}
+	man, _ := os.ReadFile(filepath.Join(dir, ManifestName))
+	if !strings.Contains(string(man), deltaKey(sum)) {
+		t.Errorf("manifest does not record the delta:\n%s", man)
+	}
+	if !strings.Contains(string(man), "dropped") {
+		t.Errorf("manifest does not record the noise delta as dropped:\n%s", man)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "pkg"))
+	var dczs []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".dcz") {
+			dczs = append(dczs, e.Name())
+		}
+	}
+	if len(dczs) != 1 {
+		t.Errorf("delta sidecars %v, want only the wasm's", dczs)
+	}
+
+	before := mtimes(t, dir)
+	time.Sleep(10 * time.Millisecond)
+	again := open(prevDir)
+	if reports := again.Precompress(context.Background()); len(reports) != 0 {
+		t.Errorf("second run redid %d files: %+v", len(reports), reports)
+	}
+	for name, m := range before {
+		if !mtimes(t, dir)[name].Equal(m) {
+			t.Errorf("%s rewritten by the second run", name)
+		}
+	}
+
+	served := open() // a server: no previous build at hand
+	a, _ := served.Snapshot().Lookup(wasmV2)
+	checkDelta(t, a, v1)
+	if _, ok := served.Snapshot().Lookup(wasmV2 + deltaSidecarSuffix(sum)); ok {
+		t.Error("the delta sidecar is served as a file of its own")
+	}
+}
