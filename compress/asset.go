@@ -30,7 +30,7 @@ type Asset struct {
 	retired  bool
 	// deltaClaims holds the dictionaries a delta is being made against;
 	// deltaDropped those whose delta did not pay. Guarded by mu.
-	deltaClaims, deltaDropped map[[32]byte]bool
+	deltaClaims, deltaDropped map[deltaID]bool
 	// stamp is the source file's size and mtime when it was last read;
 	// only the scanner uses it, under Store.scanMu.
 	stamp fileStamp

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,21 +30,23 @@ func openDeltas(t *testing.T, dir string, deltas bool) *Store {
 	return s
 }
 
-// checkDelta fails unless a has a delta against dict that decodes to its
-// bytes.
-func checkDelta(t *testing.T, a *Asset, dict []byte) {
+// checkDelta fails unless a has a dcz delta against dict that decodes to
+// its bytes.
+func checkDelta(t *testing.T, a *Asset, dict []byte) { checkDeltaIn(t, DeltaZstd, a, dict) }
+
+func checkDeltaIn(t *testing.T, coding string, a *Asset, dict []byte) {
 	t.Helper()
 	sum := sha256.Sum256(dict)
-	d := a.Delta(&sum)
+	d := a.Delta(coding, &sum)
 	if d == nil {
 		t.Fatalf("%s: no delta against the version of %x", a.Path, sum[:4])
 	}
 	want := mustBytes(t, &a.Identity)
-	got, err := DecodeDelta(mustBytes(t, &d.Representation), dict, int64(len(want)))
+	got, err := DecodeDelta(coding, mustBytes(t, &d.Representation), dict, int64(len(want)))
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("%s: delta does not decode to the file: %v", a.Path, err)
 	}
-	if d.Coding != DeltaCoding || d.Size != int64(len(mustBytes(t, &d.Representation))) {
+	if d.Coding != coding || d.Size != int64(len(mustBytes(t, &d.Representation))) {
 		t.Errorf("%s: delta coding %q size %d", a.Path, d.Coding, d.Size)
 	}
 }
@@ -139,8 +142,8 @@ func TestNoDeltasWhenOff(t *testing.T) {
 	}
 }
 
-// `brisk precompress --previous`: deltas against an earlier build become
-// sidecars recorded in the manifest; a server trusts them from the
+// `brisk precompress --previous`: deltas against an earlier build, dcz
+// and dcb, become sidecars recorded in the manifest; a server trusts them from the
 // manifest, without the earlier build; a second run rewrites nothing; a
 // delta that does not pay is recorded as dropped and not tried again.
 func TestPreviousBuildDeltaSidecars(t *testing.T) {
@@ -155,7 +158,7 @@ func TestPreviousBuildDeltaSidecars(t *testing.T) {
 	})
 	codings, _ := NewCodings("gzip", Fast)
 	open := func(previous ...string) *Store {
-		cfg := Config{Codings: codings, WriteSidecars: root}
+		cfg := Config{Codings: codings, WriteSidecars: root, BrotliDeltas: true}
 		for _, p := range previous {
 			cfg.Previous = append(cfg.Previous, os.DirFS(p))
 		}
@@ -168,26 +171,27 @@ func TestPreviousBuildDeltaSidecars(t *testing.T) {
 	}
 	open(prevDir).Precompress(context.Background())
 	sum := sha256.Sum256(v1)
-	sidecar := filepath.Join(dir, wasmV2+deltaSidecarSuffix(sum))
+	sidecar := filepath.Join(dir, wasmV2+deltaID{DeltaZstd, sum}.suffix())
 	if _, err := os.Stat(sidecar); err != nil {
 		t.Fatalf("no delta sidecar: %v", err)
 	}
 	man, _ := os.ReadFile(filepath.Join(dir, ManifestName))
-	if !strings.Contains(string(man), deltaKey(sum)) {
+	if !strings.Contains(string(man), deltaID{DeltaZstd, sum}.key()) {
 		t.Errorf("manifest does not record the delta:\n%s", man)
 	}
 	if !strings.Contains(string(man), "dropped") {
 		t.Errorf("manifest does not record the noise delta as dropped:\n%s", man)
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "pkg"))
-	var dczs []string
+	var deltas []string
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".dcz") {
-			dczs = append(dczs, e.Name())
+		if strings.HasSuffix(e.Name(), ".dcz") || strings.HasSuffix(e.Name(), ".dcb") {
+			deltas = append(deltas, e.Name())
 		}
 	}
-	if len(dczs) != 1 {
-		t.Errorf("delta sidecars %v, want only the wasm's", dczs)
+	if want := []string{"app-0000000000000002_bg.wasm" + deltaID{DeltaBrotli, sum}.suffix(),
+		"app-0000000000000002_bg.wasm" + deltaID{DeltaZstd, sum}.suffix()}; !slices.Equal(deltas, want) {
+		t.Errorf("delta sidecars %v, want %v", deltas, want)
 	}
 
 	before := mtimes(t, dir)
@@ -204,8 +208,9 @@ func TestPreviousBuildDeltaSidecars(t *testing.T) {
 
 	served := open() // a server: no previous build at hand
 	a, _ := served.Snapshot().Lookup(wasmV2)
-	checkDelta(t, a, v1)
-	if _, ok := served.Snapshot().Lookup(wasmV2 + deltaSidecarSuffix(sum)); ok {
+	checkDeltaIn(t, DeltaZstd, a, v1)
+	checkDeltaIn(t, DeltaBrotli, a, v1)
+	if _, ok := served.Snapshot().Lookup(wasmV2 + deltaID{DeltaZstd, sum}.suffix()); ok {
 		t.Error("the delta sidecar is served as a file of its own")
 	}
 }

@@ -191,5 +191,13 @@ func (s *Store) loadPrevious(snap *Snapshot) error {
 	return nil
 }
 
+// deltaCodings are the delta codings the store makes.
+func (s *Store) deltaCodings() []string {
+	if s.cfg.BrotliDeltas {
+		return []string{DeltaZstd, DeltaBrotli}
+	}
+	return []string{DeltaZstd}
+}
+
 // errNoDictionary is a delta job whose dictionary's bytes are unreadable.
 var errNoDictionary = errors.New("dictionary bytes unreadable")

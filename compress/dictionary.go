@@ -9,18 +9,32 @@ import (
 	"math/bits"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/molecule-man/go-brrr"
 )
 
-// DeltaCoding is the content coding of deltas: Dictionary-Compressed
-// Zstandard (RFC 9842 §5), a zstd frame made with an earlier version of
-// the file as a raw-content dictionary. Chrome and Edge decode it since
+// The content codings of deltas (RFC 9842), each a frame made with an
+// earlier version of the file as the dictionary, after a header that
+// names the dictionary by its SHA-256 so that a client can tell it was
+// encoded against the one it has. Chrome and Edge decode both since
 // version 130.
-const DeltaCoding = "dcz"
+const (
+	// DeltaZstd is Dictionary-Compressed Zstandard (§5): zstd with the
+	// dictionary as raw content. Fast to encode; brisk makes it for every
+	// delta.
+	DeltaZstd = "dcz"
+	// DeltaBrotli is Dictionary-Compressed Brotli (§4): brotli with the
+	// dictionary as a compound dictionary. At quality 11 it is 15-29 %
+	// smaller than dcz on real wasm releases, at brotli 11's cost.
+	DeltaBrotli = "dcb"
+)
 
 // dczMagic starts every dcz body: a zstd skippable frame (magic
-// 0x184D2A5E, 32 bytes long) that holds the dictionary's SHA-256, so that
-// a client can tell it was encoded against the dictionary it has.
-var dczMagic = []byte{0x5e, 0x2a, 0x4d, 0x18, 0x20, 0x00, 0x00, 0x00}
+// 0x184D2A5E, 32 bytes long) that holds the dictionary's SHA-256; dcbMagic
+// every dcb body, followed by the SHA-256.
+var (
+	dczMagic = []byte{0x5e, 0x2a, 0x4d, 0x18, 0x20, 0x00, 0x00, 0x00}
+	dcbMagic = []byte{0xff, 0x44, 0x43, 0x42}
+)
 
 // dczHeaderLen is the magic plus the SHA-256 of the dictionary.
 const dczHeaderLen = 8 + sha256.Size
@@ -44,11 +58,35 @@ func DeltaWindowLimit(dictSize int64) int64 {
 	return min(rfc, chromium)
 }
 
-// EncodeDelta encodes src as a dcz body against dict, at zstd's best
-// level. It fails with ErrWindowTooLarge when src is over
+// EncodeDelta encodes src with coding (DeltaZstd or DeltaBrotli) against
+// dict.
+func EncodeDelta(ctx context.Context, coding string, dict, src []byte) ([]byte, error) {
+	switch coding {
+	case DeltaZstd:
+		return encodeDcz(ctx, dict, src)
+	case DeltaBrotli:
+		return encodeDcb(ctx, dict, src)
+	}
+	return nil, fmt.Errorf("unknown delta coding %q", coding)
+}
+
+// DecodeDelta reverses EncodeDelta, checking what a browser checks, and
+// refuses output longer than limit bytes.
+func DecodeDelta(coding string, enc, dict []byte, limit int64) ([]byte, error) {
+	switch coding {
+	case DeltaZstd:
+		return decodeDcz(enc, dict, limit)
+	case DeltaBrotli:
+		return decodeDcb(enc, dict, limit)
+	}
+	return nil, fmt.Errorf("unknown delta coding %q", coding)
+}
+
+// encodeDcz encodes src as a dcz body against dict, at zstd's best level.
+// It fails with ErrWindowTooLarge when src is over
 // DeltaWindowLimit(len(dict)). EncodeAll cannot stop midway, so ctx is
 // checked only before the work starts.
-func EncodeDelta(ctx context.Context, dict, src []byte) ([]byte, error) {
+func encodeDcz(ctx context.Context, dict, src []byte) ([]byte, error) {
 	if int64(len(src)) > DeltaWindowLimit(int64(len(dict))) {
 		return nil, ErrWindowTooLarge
 	}
@@ -77,10 +115,9 @@ func EncodeDelta(ctx context.Context, dict, src []byte) ([]byte, error) {
 	return enc.EncodeAll(src, out), nil
 }
 
-// DecodeDelta reverses EncodeDelta. It checks what a browser checks (the
-// header names dict, the frame uses no dictionary ID, the window is within
-// DeltaWindowLimit) and refuses output longer than limit bytes.
-func DecodeDelta(enc, dict []byte, limit int64) ([]byte, error) {
+// decodeDcz checks what a browser checks (the header names dict, the
+// frame uses no dictionary ID, the window is within DeltaWindowLimit).
+func decodeDcz(enc, dict []byte, limit int64) ([]byte, error) {
 	if len(enc) < dczHeaderLen || !bytes.Equal(enc[:8], dczMagic) {
 		return nil, errors.New("dcz: no dcz header")
 	}
@@ -123,6 +160,74 @@ func DecodeDelta(enc, dict []byte, limit int64) ([]byte, error) {
 	}
 	if int64(len(out)) > limit {
 		return nil, ErrTooLarge
+	}
+	return out, nil
+}
+
+// dcbWindow is brotli's largest window (16 MiB), which every browser
+// decodes; the dictionary is reachable beyond it whatever its size.
+const dcbWindow = 24
+
+// encodeDcb encodes src as a dcb body against dict at brotli quality 11.
+// It stops within a chunk once ctx ends. go-brrr uses two goroutines at
+// this quality when it can.
+func encodeDcb(ctx context.Context, dict, src []byte) ([]byte, error) {
+	sum := sha256.Sum256(dict)
+	var buf bytes.Buffer
+	buf.Grow(len(src) / 4)
+	buf.Write(dcbMagic)
+	buf.Write(sum[:])
+	opts := brrr.WriterOptions{LGWin: dcbWindow, SizeHint: uint(len(src))}
+	if len(dict) > 0 {
+		prepared, err := brrr.PrepareDictionary(dict)
+		if err != nil {
+			return nil, fmt.Errorf("dcb dictionary: %w", err)
+		}
+		opts.Dictionaries = []*brrr.PreparedDictionary{prepared}
+	}
+	w, err := brrr.NewWriterOptions(&buf, brrr.BestCompression, opts)
+	if err != nil {
+		return nil, fmt.Errorf("dcb encoder: %w", err)
+	}
+	for rest := src; len(rest) > 0; {
+		if err := ctx.Err(); err != nil {
+			w.Close()
+			return nil, err
+		}
+		n := min(len(rest), chunkSize)
+		if _, err := w.Write(rest[:n]); err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeDcb checks the header names dict and decodes the brotli stream
+// with dict attached.
+func decodeDcb(enc, dict []byte, limit int64) ([]byte, error) {
+	n := len(dcbMagic) + sha256.Size
+	if len(enc) < n || !bytes.Equal(enc[:len(dcbMagic)], dcbMagic) {
+		return nil, errors.New("dcb: no dcb header")
+	}
+	if sum := sha256.Sum256(dict); !bytes.Equal(enc[len(dcbMagic):n], sum[:]) {
+		return nil, errors.New("dcb: made with another dictionary")
+	}
+	var opts brrr.ReaderOptions
+	if len(dict) > 0 {
+		opts.Dictionaries = [][]byte{dict}
+	}
+	r, err := brrr.NewReaderOptions(bytes.NewReader(enc[n:]), opts)
+	if err != nil {
+		return nil, fmt.Errorf("dcb decoder: %w", err)
+	}
+	defer r.Close()
+	out, err := readAllLimit(r, limit)
+	if err != nil {
+		return nil, fmt.Errorf("dcb: %w", err)
 	}
 	return out, nil
 }

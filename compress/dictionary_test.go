@@ -47,7 +47,7 @@ func edited(v []byte, seed uint64) []byte {
 func TestDeltaRoundTrip(t *testing.T) {
 	v1 := textLike(300_000, 1)
 	v2 := edited(v1, 2)
-	enc, err := EncodeDelta(context.Background(), v1, v2)
+	enc, err := EncodeDelta(context.Background(), DeltaZstd, v1, v2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestDeltaRoundTrip(t *testing.T) {
 		t.Errorf("frame: dictionary ID %d, single segment %v, content size %d; want 0, true, %d",
 			h.DictionaryID, h.SingleSegment, h.FrameContentSize, len(v2))
 	}
-	got, err := DecodeDelta(enc, v1, int64(len(v2)))
+	got, err := DecodeDelta(DeltaZstd, enc, v1, int64(len(v2)))
 	if err != nil || !bytes.Equal(got, v2) {
 		t.Fatalf("DecodeDelta: %v, equal %v", err, bytes.Equal(got, v2))
 	}
@@ -90,9 +90,46 @@ func TestDeltaRoundTrip(t *testing.T) {
 		"empty":                {nil, v1, 100},
 		"damaged frame header": {append(bytes.Clone(enc[:40]), 0xff, 0xff, 0xff, 0xff), v1, 100},
 	} {
-		if got, err := DecodeDelta(c.enc, c.dict, c.limit); err == nil {
+		if got, err := DecodeDelta(DeltaZstd, c.enc, c.dict, c.limit); err == nil {
 			t.Errorf("%s: decoded %d bytes, want an error", name, len(got))
 		}
+	}
+}
+
+func TestDcbRoundTrip(t *testing.T) {
+	v1 := textLike(300_000, 1)
+	v2 := edited(v1, 2)
+	enc, err := EncodeDelta(context.Background(), DeltaBrotli, v1, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(v1)
+	if !bytes.Equal(enc[:4], []byte{0xff, 'D', 'C', 'B'}) || !bytes.Equal(enc[4:36], sum[:]) {
+		t.Fatalf("dcb header % x, want FF 44 43 42 and the dictionary's SHA-256", enc[:36])
+	}
+	got, err := DecodeDelta(DeltaBrotli, enc, v1, int64(len(v2)))
+	if err != nil || !bytes.Equal(got, v2) {
+		t.Fatalf("DecodeDelta: %v, equal %v", err, bytes.Equal(got, v2))
+	}
+	dcz, _ := EncodeDelta(context.Background(), DeltaZstd, v1, v2)
+	t.Logf("%d bytes: dcb %d, dcz %d", len(v2), len(enc), len(dcz))
+	if len(enc) > 2*len(dcz) {
+		t.Errorf("dcb %d bytes, dcz %d: the dictionary was not used", len(enc), len(dcz))
+	}
+	other := bytes.Clone(v1)
+	other[0] ^= 1
+	for name, c := range map[string]struct{ enc, dict []byte }{
+		"another dictionary": {enc, other},
+		"truncated":          {enc[:len(enc)-10], v1},
+		"no header":          {enc[36:], v1},
+		"dcz":                {dcz, v1},
+	} {
+		if got, err := DecodeDelta(DeltaBrotli, c.enc, c.dict, int64(len(v2))); err == nil {
+			t.Errorf("%s: decoded %d bytes without an error", name, len(got))
+		}
+	}
+	if _, err := DecodeDelta("br", enc, v1, 100); err == nil {
+		t.Error("an unknown delta coding decoded")
 	}
 }
 
@@ -111,7 +148,7 @@ func encodeWithDictID(dict, src []byte) ([]byte, error) {
 func TestDeltaOverWindowIsRefused(t *testing.T) {
 	dict := textLike(4096, 1)
 	src := make([]byte, DeltaWindowLimit(int64(len(dict)))+1)
-	if _, err := EncodeDelta(context.Background(), dict, src); !errors.Is(err, ErrWindowTooLarge) {
+	if _, err := EncodeDelta(context.Background(), DeltaZstd, dict, src); !errors.Is(err, ErrWindowTooLarge) {
 		t.Fatalf("EncodeDelta of %d bytes: %v, want ErrWindowTooLarge", len(src), err)
 	}
 }
@@ -122,7 +159,7 @@ func TestDeltaDecodesWithZstdCLI(t *testing.T) {
 	zstdCLI := testkit.RequireTool(t, "zstd")
 	v1 := textLike(200_000, 3)
 	v2 := edited(v1, 4)
-	enc, err := EncodeDelta(context.Background(), v1, v2)
+	enc, err := EncodeDelta(context.Background(), DeltaZstd, v1, v2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,13 +183,15 @@ func FuzzDelta(f *testing.F) {
 	f.Add(textLike(5000, 1), edited(textLike(5000, 1), 2))
 	f.Add(randomBytes(3000, 5), []byte{})
 	f.Fuzz(func(t *testing.T, dict, src []byte) {
-		enc, err := EncodeDelta(context.Background(), dict, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := DecodeDelta(enc, dict, int64(len(src)))
-		if err != nil || !bytes.Equal(got, src) {
-			t.Fatalf("round trip of %d bytes against %d: %v", len(src), len(dict), err)
+		for _, coding := range []string{DeltaZstd, DeltaBrotli} {
+			enc, err := EncodeDelta(context.Background(), coding, dict, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := DecodeDelta(coding, enc, dict, int64(len(src)))
+			if err != nil || !bytes.Equal(got, src) {
+				t.Fatalf("%s round trip of %d bytes against %d: %v", coding, len(src), len(dict), err)
+			}
 		}
 	})
 }

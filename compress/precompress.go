@@ -19,7 +19,8 @@ type encodeJob struct {
 	asset  *Asset
 	coding *Coding
 	bit    uint32      // the coding's bit in Asset.encoding and Asset.notSmaller
-	dict   *dictionary // for a delta; coding is nil then
+	dict   *dictionary // for a delta, in the coding delta; coding is nil then
+	delta  string
 }
 
 // FileReport is what precompression made of one file.
@@ -137,9 +138,11 @@ func (s *Store) claimJobs(snap *Snapshot) []encodeJob {
 			}
 		}
 		for _, d := range s.dicts.forAsset(a) {
-			j := encodeJob{snap: snap, asset: a, dict: d}
-			if d.tag != a.Identity.Tag && s.needsEncoding(j) && a.claimDelta(d.hash) {
-				jobs = append(jobs, j)
+			for _, coding := range s.deltaCodings() {
+				j := encodeJob{snap: snap, asset: a, dict: d, delta: coding}
+				if d.tag != a.Identity.Tag && s.needsEncoding(j) && a.claimDelta(j.id()) {
+					jobs = append(jobs, j)
+				}
 			}
 		}
 	}
@@ -155,7 +158,7 @@ func (s *Store) claimJobs(snap *Snapshot) []encodeJob {
 // unclaim ends j's claim; dropped records that its output did not pay.
 func (s *Store) unclaim(j encodeJob, dropped bool) {
 	if j.dict != nil {
-		j.asset.unclaimDelta(j.dict.hash, dropped)
+		j.asset.unclaimDelta(j.id(), dropped)
 	} else {
 		if dropped {
 			j.asset.notSmaller.Or(j.bit)

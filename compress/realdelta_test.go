@@ -32,12 +32,13 @@ var releasePairs = []struct{ name, old, new string }{
 // dcz delta may be on every pair.
 const maxCLIRatio = 1.25
 
-// TestRealReleaseDeltas makes brisk's dcz delta for each release pair and
-// checks that it decodes to the new release, both with brisk's decoder
-// and with `zstd -d --patch-from`, and is within maxCLIRatio of the zstd
-// CLI's own delta at -19. It logs, per pair, what a returning visitor
-// downloads: brotli 11 of the whole file against the delta, and how long
-// the delta took to encode (reported, not asserted).
+// TestRealReleaseDeltas makes brisk's dcz and dcb deltas for each release
+// pair and checks that they decode to the new release (dcz also with
+// `zstd -d --patch-from`; the brotli CLI here cannot take a dictionary),
+// and that dcz is within maxCLIRatio of the zstd CLI's own delta at -19.
+// It logs, per pair, what a returning visitor downloads: brotli 11 of the
+// whole file against the deltas, and how long each delta took to encode
+// (reported, not asserted).
 func TestRealReleaseDeltas(t *testing.T) {
 	dir := os.Getenv("BRISK_REAL_WASM_DIR")
 	switch {
@@ -53,7 +54,7 @@ func TestRealReleaseDeltas(t *testing.T) {
 
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "pair\told → new bytes\tbr full\tdcz\tdcz encode s\tzstd -19 --patch-from\tdcz / CLI\tdcz / br\t")
+	fmt.Fprintln(tw, "pair\told → new bytes\tbr full\tdcz\tdcz s\tdcb\tdcb s\tzstd -19 --patch-from\tdcz / CLI\tdcb / CLI\tdcb / dcz\t")
 	for _, p := range releasePairs {
 		oldPath, newPath := filepath.Join(dir, p.old), filepath.Join(dir, p.new)
 		old, err1 := os.ReadFile(oldPath)
@@ -61,15 +62,20 @@ func TestRealReleaseDeltas(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: %v %v (run .ci/fetch-real-wasm)", p.name, err1, err2)
 		}
-		start := time.Now()
-		dcz, err := EncodeDelta(context.Background(), old, src)
-		elapsed := time.Since(start)
-		if err != nil {
-			t.Fatalf("%s: %v", p.name, err)
+		encoded, elapsed := map[string][]byte{}, map[string]time.Duration{}
+		for _, coding := range []string{DeltaZstd, DeltaBrotli} {
+			start := time.Now()
+			enc, err := EncodeDelta(context.Background(), coding, old, src)
+			elapsed[coding] = time.Since(start)
+			if err != nil {
+				t.Fatalf("%s %s: %v", p.name, coding, err)
+			}
+			if got, err := DecodeDelta(coding, enc, old, int64(len(src))); err != nil || !bytes.Equal(got, src) {
+				t.Errorf("%s: %s delta does not decode to the new release: %v", p.name, coding, err)
+			}
+			encoded[coding] = enc
 		}
-		if got, err := DecodeDelta(dcz, old, int64(len(src))); err != nil || !bytes.Equal(got, src) {
-			t.Errorf("%s: delta does not decode to the new release: %v", p.name, err)
-		}
+		dcz, dcb := encoded[DeltaZstd], encoded[DeltaBrotli]
 		decoded := runCLI(t, dcz, zstdCLI, "-d", "-q", "-c", "--patch-from="+oldPath)
 		if !bytes.Equal(decoded, src) {
 			t.Errorf("%s: zstd --patch-from decodes the delta to other bytes", p.name)
@@ -80,14 +86,15 @@ func TestRealReleaseDeltas(t *testing.T) {
 			t.Fatal(err)
 		}
 		ratio := float64(len(dcz)) / float64(len(cli))
-		fmt.Fprintf(tw, "%s\t%d → %d\t%d\t%d\t%.2f\t%d\t%.2f×\t%.1f%%\t\n", p.name, len(old), len(src),
-			len(full), len(dcz), elapsed.Seconds(), len(cli), ratio, 100*float64(len(dcz))/float64(len(full)))
+		fmt.Fprintf(tw, "%s\t%d → %d\t%d\t%d\t%.2f\t%d\t%.2f\t%d\t%.2f×\t%.2f×\t%.2f×\t\n", p.name, len(old), len(src),
+			len(full), len(dcz), elapsed[DeltaZstd].Seconds(), len(dcb), elapsed[DeltaBrotli].Seconds(), len(cli),
+			ratio, float64(len(dcb))/float64(len(cli)), float64(len(dcb))/float64(len(dcz)))
 		if ratio > maxCLIRatio {
 			t.Errorf("%s: dcz delta %d bytes is %.2f× the zstd CLI's %d; want at most %.2f×", p.name, len(dcz), ratio, len(cli), maxCLIRatio)
 		}
 	}
 	tw.Flush()
-	t.Logf("bytes a returning visitor downloads for the new wasm (dcz includes its 40-byte header):\n%s", table.String())
+	t.Logf("bytes a returning visitor downloads for the new wasm (dcz and dcb include their 40- and 36-byte headers):\n%s", table.String())
 }
 
 // runCLI runs a tool with stdin and returns its stdout.

@@ -200,10 +200,10 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 			}
 		}
 		for key, v := range e.Variants {
-			dict, ok := parseDeltaKey(key)
-			if ok && !v.NotSmaller && v.matches(snap.sidecars[name][sidecarKey(dict)]) {
-				rep := onDisk(snap.fsys, name+deltaSidecarSuffix(dict), DeltaCoding, v.Tag, v.fileStamp, s.budget)
-				a.addDelta(Delta{Representation: rep, Dictionary: dict})
+			id, ok := parseDeltaKey(key)
+			if ok && !v.NotSmaller && v.matches(snap.sidecars[name][id.sidecarKey()]) {
+				rep := onDisk(snap.fsys, name+id.suffix(), id.coding, v.Tag, v.fileStamp, s.budget)
+				a.addDelta(Delta{Representation: rep, Dictionary: id.dict})
 			}
 		}
 		return a, 0, nil

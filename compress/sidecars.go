@@ -111,21 +111,25 @@ func writeAtomic(root *os.Root, name string, data []byte, perm fs.FileMode) erro
 // The parts of a job that differ between a coding and a delta.
 
 // cost ranks jobs: cheap codings first, deltas after every plain coding,
-// so that they never hold up the variants every client can use.
+// so that they never hold up the variants every client can use, and dcz
+// before the slow dcb.
 func (j encodeJob) cost() int {
-	if j.dict != nil {
-		return deltaCost
+	switch {
+	case j.dict == nil:
+		return j.coding.cost
+	case j.delta == DeltaZstd:
+		return 4
 	}
-	return j.coding.cost
+	return 5
 }
 
-// deltaCost ranks deltas after brotli (3).
-const deltaCost = 4
+// id names j's delta; only for a delta job.
+func (j encodeJob) id() deltaID { return deltaID{j.delta, j.dict.hash} }
 
 // codingName is the Content-Encoding of j's output.
 func (j encodeJob) codingName() string {
 	if j.dict != nil {
-		return DeltaCoding
+		return j.delta
 	}
 	return j.coding.Name
 }
@@ -133,7 +137,7 @@ func (j encodeJob) codingName() string {
 // key names j's output among its file's variants in the manifest.
 func (j encodeJob) key() string {
 	if j.dict != nil {
-		return deltaKey(j.dict.hash)
+		return j.id().key()
 	}
 	return j.coding.Name
 }
@@ -141,7 +145,7 @@ func (j encodeJob) key() string {
 // suffix is what j's sidecar adds to its file's name.
 func (j encodeJob) suffix() string {
 	if j.dict != nil {
-		return deltaSidecarSuffix(j.dict.hash)
+		return j.id().suffix()
 	}
 	return j.coding.Suffix
 }
@@ -149,7 +153,7 @@ func (j encodeJob) suffix() string {
 // sidecarKey is j's key in Snapshot.sidecars.
 func (j encodeJob) sidecarKey() string {
 	if j.dict != nil {
-		return sidecarKey(j.dict.hash)
+		return j.id().sidecarKey()
 	}
 	return j.coding.Name
 }
@@ -162,7 +166,7 @@ func (j encodeJob) encode(ctx context.Context, src []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNoDictionary, err)
 	}
-	return EncodeDelta(ctx, dict, src)
+	return EncodeDelta(ctx, j.delta, dict, src)
 }
 
 // verify checks that enc decodes to exactly src.
@@ -174,7 +178,7 @@ func (j encodeJob) verify(enc, src []byte) error {
 	} else {
 		var dict []byte
 		if dict, err = j.dict.bytes.Bytes(); err == nil {
-			plain, err = DecodeDelta(enc, dict, int64(len(src)))
+			plain, err = DecodeDelta(j.delta, enc, dict, int64(len(src)))
 		}
 	}
 	if err == nil && string(plain) != string(src) {

@@ -56,12 +56,18 @@ type Config struct {
 	// Deltas, when set, keeps the versions of hashed files (see
 	// HashedName) that a rescan replaces with a newer version, up to
 	// keepVersions per file, and encodes the new version as a dcz delta
-	// against each (DeltaCoding), after its other codings.
+	// against each (DeltaZstd), after its other codings.
 	Deltas bool
 	// Previous are earlier builds of the site, such as the one deployed
 	// now: their versions of the hashed files are dictionaries for the
 	// current ones, as with Deltas.
 	Previous []fs.FS
+	// BrotliDeltas adds a dcb delta (DeltaBrotli, brotli 11) beside each
+	// dcz delta. It takes seconds per MB and much memory (a whole process
+	// encoding one peaked at 100 MB for a 1.8 MB wasm, 390 MB for an 11 MB
+	// one), so it is for building an image (brisk precompress), not for a
+	// server on a small machine.
+	BrotliDeltas bool
 }
 
 // Store holds the current snapshot of one root.

@@ -46,22 +46,30 @@ func isAlnumASCII(c byte) bool { return isASCIILetter(c) || '0' <= c && c <= '9'
 // q-value at least rep's, send exactly one Available-Dictionary that
 // parses, ask from a context where a delta reveals nothing it could not
 // read anyway, and the delta must be smaller than rep (rep is nil when
-// nothing else is acceptable).
+// nothing else is acceptable). Of dcb and dcz, the higher q-value wins,
+// then the smaller.
 func chooseDelta(r *http.Request, a *compress.Asset, rep *compress.Representation) *compress.Delta {
-	lines := r.Header["Accept-Encoding"]
-	w := weigh(lines, compress.DeltaCoding)
-	if !w.named || w.rank == rankRefused || (rep != nil && w.rank < rankOf(lines, rep.Coding)) {
-		return nil
-	}
 	dict, ok := parseAvailableDictionary(r.Header["Available-Dictionary"])
 	if !ok || !dictionaryAllowed(r.Header) {
 		return nil
 	}
-	d := a.Delta(&dict)
-	if d == nil || (rep != nil && d.Size >= rep.Size) {
-		return nil
+	lines := r.Header["Accept-Encoding"]
+	floor := rankRefused + 1
+	if rep != nil {
+		floor = max(floor, rankOf(lines, rep.Coding))
 	}
-	return d
+	var best *compress.Delta
+	deltas := a.Deltas()
+	for i := range deltas { // smallest first: a later one must beat, not tie
+		d := &deltas[i]
+		if d.Dictionary != dict || rep != nil && d.Size >= rep.Size {
+			continue
+		}
+		if w := weigh(lines, d.Coding); w.named && w.rank >= floor {
+			best, floor = d, w.rank+1
+		}
+	}
+	return best
 }
 
 // parseAvailableDictionary reads the one Available-Dictionary field: a

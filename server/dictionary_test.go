@@ -38,7 +38,7 @@ func newDeltaSite(t testing.TB, cfg Config) *deltaSite {
 		dictWasm:     {Data: wasm, ModTime: testMod},
 		"plain.wasm": {Data: wasm, ModTime: testMod},
 		"index.html": {Data: testText(3000), ModTime: testMod},
-	}, compress.Config{Codings: codings, Previous: []fs.FS{fstest.MapFS{dictOld: {Data: old, ModTime: testMod}}}})
+	}, compress.Config{Codings: codings, BrotliDeltas: true, Previous: []fs.FS{fstest.MapFS{dictOld: {Data: old, ModTime: testMod}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,15 @@ func wordSalad(n int) []byte {
 		b.WriteByte(" \n"[r.IntN(2)])
 	}
 	return b.Bytes()[:n]
+}
+
+// smallestDelta is the coding of the smaller of the site's two deltas.
+func (ds *deltaSite) smallestDelta(t testing.TB) string {
+	a, _ := ds.store.Snapshot().Lookup(dictWasm)
+	if d := a.Deltas(); len(d) != 2 {
+		t.Fatalf("%d deltas, want dcz and dcb", len(d))
+	}
+	return a.Deltas()[0].Coding
 }
 
 func TestParseAvailableDictionary(t *testing.T) {
@@ -119,27 +128,32 @@ func TestDeltaNegotiation(t *testing.T) {
 	wrong := sha256.Sum256([]byte("another build"))
 	wrongAD := ":" + base64.StdEncoding.EncodeToString(wrong[:]) + ":"
 	chrome := "gzip, deflate, br, zstd, dcb, dcz"
+	smallest := ds.smallestDelta(t)
 	for _, c := range []struct {
 		name   string
 		header []string
 		want   string // Content-Encoding
 	}{
-		{"Chromium with the old build", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld}, "dcz"},
+		{"Chromium with the old build", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld}, smallest},
+		{"dcz only", []string{"Accept-Encoding", "gzip, br, dcz", "Available-Dictionary", ds.availableOld}, "dcz"},
+		{"dcb only", []string{"Accept-Encoding", "gzip, br, dcb", "Available-Dictionary", ds.availableOld}, "dcb"},
+		{"dcb ranked below dcz", []string{"Accept-Encoding", "br;q=0.1, dcz, dcb;q=0.5", "Available-Dictionary", ds.availableOld}, "dcz"},
+		{"dcz ranked below dcb", []string{"Accept-Encoding", "br;q=0.1, dcz;q=0.5, dcb", "Available-Dictionary", ds.availableOld}, "dcb"},
 		{"no Available-Dictionary", []string{"Accept-Encoding", chrome}, "br"},
 		{"another dictionary", []string{"Accept-Encoding", chrome, "Available-Dictionary", wrongAD}, "br"},
 		{"two Available-Dictionary fields", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld, "Available-Dictionary", ds.availableOld}, "br"},
 		{"bad Available-Dictionary", []string{"Accept-Encoding", chrome, "Available-Dictionary", ":" + ds.availableOld[2:]}, "br"},
-		{"dcz not listed", []string{"Accept-Encoding", "gzip, br, dcb", "Available-Dictionary", ds.availableOld}, "br"},
+		{"no delta coding listed", []string{"Accept-Encoding", "gzip, br", "Available-Dictionary", ds.availableOld}, "br"},
 		{"only through *", []string{"Accept-Encoding", "*", "Available-Dictionary", ds.availableOld}, "br"},
-		{"dcz refused", []string{"Accept-Encoding", "br, dcz;q=0", "Available-Dictionary", ds.availableOld}, "br"},
+		{"dcz refused", []string{"Accept-Encoding", "br, dcz;q=0, dcb;q=0", "Available-Dictionary", ds.availableOld}, "br"},
 		{"dcz ranked below br", []string{"Accept-Encoding", "br, dcz;q=0.5", "Available-Dictionary", ds.availableOld}, "br"},
 		{"dcz ranked above br", []string{"Accept-Encoding", "br;q=0.5, dcz", "Available-Dictionary", ds.availableOld}, "dcz"},
 		{"DCZ in capitals", []string{"Accept-Encoding", "br, DCZ", "Available-Dictionary", ds.availableOld}, "dcz"},
 		{"dcz the only acceptable", []string{"Accept-Encoding", "identity;q=0, dcz", "Available-Dictionary", ds.availableOld}, "dcz"},
-		{"same origin", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld, "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors"}, "dcz"},
+		{"same origin", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld, "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors"}, smallest},
 		{"cross-site cors", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "cors"}, "br"},
 		{"cross-site no-cors", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors"}, "br"},
-		{"cross-site navigation", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate"}, "dcz"},
+		{"cross-site navigation", []string{"Accept-Encoding", chrome, "Available-Dictionary", ds.availableOld, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate"}, smallest},
 	} {
 		resp := do(t, ds.srv, "GET", "/"+dictWasm, c.header...)
 		b := body(t, resp)
@@ -153,8 +167,8 @@ func TestDeltaNegotiation(t *testing.T) {
 		if resp.Header.Get("Content-Length") != strconv.Itoa(len(b)) {
 			t.Errorf("%s: Content-Length %q for %d bytes", c.name, resp.Header.Get("Content-Length"), len(b))
 		}
-		if c.want == "dcz" {
-			plain, err := compress.DecodeDelta(b, ds.old, int64(len(ds.wasm)))
+		if c.want == "dcz" || c.want == "dcb" {
+			plain, err := compress.DecodeDelta(c.want, b, ds.old, int64(len(ds.wasm)))
 			if err != nil || !bytes.Equal(plain, ds.wasm) {
 				t.Errorf("%s: delta does not decode to the file: %v", c.name, err)
 			}
@@ -167,7 +181,7 @@ func TestDeltaNegotiation(t *testing.T) {
 // representation of its own: its ETag, 304, and a Range gets all of it.
 func TestDeltaRepresentation(t *testing.T) {
 	ds := newDeltaSite(t, Config{BasePath: "/app/"})
-	chrome := []string{"Accept-Encoding", "gzip, br, zstd, dcb, dcz", "Available-Dictionary", ds.availableOld}
+	chrome := []string{"Accept-Encoding", "gzip, br, zstd, dcz", "Available-Dictionary", ds.availableOld}
 	target := "/app/" + dictWasm
 	full := do(t, ds.srv, "GET", target, chrome...)
 	delta := body(t, full)
@@ -280,13 +294,13 @@ func FuzzDeltaRequest(f *testing.F) {
 			return
 		case resp.StatusCode != 200:
 			t.Fatalf("status %d", resp.StatusCode)
-		case resp.Header.Get("Content-Encoding") != "dcz":
+		case resp.Header.Get("Content-Encoding") != "dcz" && resp.Header.Get("Content-Encoding") != "dcb":
 			return
 		}
 		if strings.Trim(ad, " \t") != ds.availableOld && strings.Trim(ad, " \t") != strings.Replace(ds.availableOld, "=:", ":", 1) {
 			t.Fatalf("a delta for Available-Dictionary %q", ad)
 		}
-		if plain, err := compress.DecodeDelta(b, ds.old, int64(len(ds.wasm))); err != nil || !bytes.Equal(plain, ds.wasm) {
+		if plain, err := compress.DecodeDelta(resp.Header.Get("Content-Encoding"), b, ds.old, int64(len(ds.wasm))); err != nil || !bytes.Equal(plain, ds.wasm) {
 			t.Fatalf("delta does not decode to the file: %v", err)
 		}
 	})

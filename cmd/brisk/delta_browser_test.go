@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -68,18 +69,18 @@ func (b *browserTab) load(t *testing.T, u, wasm string) (trunkRequest, string) {
 	return got[0], build
 }
 
-// checkDelta checks that the returning visitor's wasm request named its
-// dictionary and got a dcz body, and logs what it cost.
-func checkDeltaLoad(t *testing.T, r trunkRequest, size int) {
+// checkDeltaLoad checks that the returning visitor's wasm request named
+// its dictionary and got a delta in coding, and logs what it cost.
+func checkDeltaLoad(t *testing.T, r trunkRequest, size int, coding string) {
 	t.Helper()
 	enc := header(r.resp.Headers, "Content-Encoding")
 	t.Logf("%s: sent Available-Dictionary %q, Accept-Encoding %q; got %d, Content-Encoding %q, %.0f bytes transferred for %d bytes of wasm",
 		r.path, r.availableDict, r.acceptEncoding, r.resp.Status, enc, r.wireBytes, size)
-	if r.availableDict == "" || !strings.Contains(r.acceptEncoding, "dcz") {
-		t.Errorf("%s: no Available-Dictionary, or dcz not accepted", r.path)
+	if r.availableDict == "" || !strings.Contains(r.acceptEncoding, coding) {
+		t.Errorf("%s: no Available-Dictionary, or %s not accepted", r.path, coding)
 	}
-	if r.resp.Status != 200 || enc != "dcz" {
-		t.Errorf("%s: %d %q, want 200 dcz", r.path, r.resp.Status, enc)
+	if r.resp.Status != 200 || enc != coding {
+		t.Errorf("%s: %d %q, want 200 %s", r.path, r.resp.Status, enc, coding)
 	}
 	if r.wireBytes <= 0 || r.wireBytes > float64(size)/10 {
 		t.Errorf("%s: %.0f bytes over the wire for %d bytes: not a delta", r.path, r.wireBytes, size)
@@ -126,12 +127,13 @@ func TestBrowserDeltaAfterRebuild(t *testing.T) {
 	if build != "2" {
 		t.Errorf("after the rebuild the page runs build %q, want 2", build)
 	}
-	checkDeltaLoad(t, second, len(v2.wasmData))
+	checkDeltaLoad(t, second, len(v2.wasmData), "dcz")
 }
 
-// The deploy path: build 2 is precompressed with --previous build 1 and
-// served by a new brisk process, on the same origin, which never sees
-// build 1: the visitor who has build 1 gets the delta from its sidecar.
+// The deploy path: build 2 is precompressed with --previous build 1 (at
+// the production levels, so with dcb beside dcz) and served by a new
+// brisk process, on the same origin, which never sees build 1: the
+// visitor who has build 1 gets the smaller delta from its sidecar.
 func TestBrowserDeltaAfterDeploy(t *testing.T) {
 	tab := newBrowserTab(t)
 	dir1, dir2 := t.TempDir(), t.TempDir()
@@ -152,14 +154,19 @@ func TestBrowserDeltaAfterDeploy(t *testing.T) {
 		t.Fatalf("brisk exited %d", code)
 	}
 
-	runPrecompress(t, "--previous", dir1, dir2)
-	deployed := startProcess(t, "--encodings", "gzip", "--addr", "127.0.0.1:"+u.Port(), dir2)
+	// The binary, not this test process, which may run under -race.
+	pre := exec.Command(briskBinary(t), "precompress", "--encodings", "br,gzip", "--previous", dir1, dir2)
+	if out, err := pre.CombinedOutput(); err != nil {
+		t.Fatalf("brisk precompress: %v\n%s", err, out)
+	}
+	smaller := smallerDeltaSidecar(t, dir2, v2.wasm)
+	deployed := startProcess(t, "--encodings", "br,gzip", "--addr", "127.0.0.1:"+u.Port(), dir2)
 	second, build := tab.load(t, u.String(), v2.wasm)
 	if build != "2" {
 		t.Errorf("after the deploy the page runs build %q, want 2", build)
 	}
-	checkDeltaLoad(t, second, len(v2.wasmData))
-	if strings.Contains(deployed.log.String(), "dcz") {
+	checkDeltaLoad(t, second, len(v2.wasmData), smaller)
+	if strings.Contains(deployed.log.String(), "dc") {
 		t.Errorf("the new brisk encoded a delta itself; log:\n%s", deployed.log.String())
 	}
 }
@@ -172,4 +179,27 @@ func waitForDelta(t *testing.T, url string, dict []byte) {
 		resp, _ := getDelta(t, url, dict)
 		return resp.Header.Get("Content-Encoding") == "dcz"
 	})
+}
+
+// smallerDeltaSidecar returns the coding of the smaller of the dcz and
+// dcb sidecars of name in dir: the one brisk must send.
+func smallerDeltaSidecar(t *testing.T, dir, name string) string {
+	t.Helper()
+	size := map[string]int64{}
+	for _, coding := range []string{"dcz", "dcb"} {
+		m, _ := filepath.Glob(filepath.Join(dir, name+".*."+coding))
+		if len(m) != 1 {
+			t.Fatalf("%s sidecars of %s: %v", coding, name, m)
+		}
+		info, err := os.Stat(m[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		size[coding] = info.Size()
+	}
+	t.Logf("%s: dcz %d bytes, dcb %d bytes", name, size["dcz"], size["dcb"])
+	if size["dcb"] < size["dcz"] {
+		return "dcb"
+	}
+	return "dcz"
 }

@@ -108,7 +108,7 @@ func TestPrecompressPreviousServesDeltas(t *testing.T) {
 	if resp.Header.Get("Content-Encoding") != "dcz" {
 		t.Fatalf("Content-Encoding %q, want dcz", resp.Header.Get("Content-Encoding"))
 	}
-	plain, err := compress.DecodeDelta(body, v1, int64(len(v2)))
+	plain, err := compress.DecodeDelta(compress.DeltaZstd, body, v1, int64(len(v2)))
 	if err != nil || !bytes.Equal(plain, v2) {
 		t.Fatalf("the delta does not decode to the new version: %v", err)
 	}
@@ -142,4 +142,8 @@ func TestPrecompressPreviousURL(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(other, wasm3+".gz")); err != nil {
 		t.Errorf("the other sidecars were not written: %v", err)
 	}
+
+	// A Dockerfile's ARG BRISK_PREVIOUS_URL left empty asks for nothing.
+	t.Setenv("BRISK_PREVIOUS_URL", "")
+	runPrecompress(t, t.TempDir())
 }

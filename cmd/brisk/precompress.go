@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,8 +29,9 @@ from the image then serves brotli from its first request. Sidecars that are
 still valid are kept; running it twice rewrites nothing.
 
 With --previous or --previous-url, each hashed bundle (app-<hash>_bg.wasm,
-pkg/app.<hash>.js) also gets a delta against each earlier version of it
-(same directory and name, another hash): <file>.<digest>.dcz, sent to
+pkg/app.<hash>.js) also gets deltas against each earlier version of it
+(same directory and name, another hash): <file>.<digest>.dcz (zstd) and,
+when br is among the encodings, <file>.<digest>.dcb (brotli 11), sent to
 returning visitors whose browser has that version (Compression Dictionary
 Transport, RFC 9842). A deployed site that cannot be reached is a warning:
 the sidecars are written without deltas against it.
@@ -76,8 +78,10 @@ func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return usageError(stderr, "precompress", err)
 	}
 
+	// dcb (brotli 11 with the dictionary) where brotli 11 is paid anyway.
+	brotli := slices.ContainsFunc(codings, func(c *compress.Coding) bool { return c.Name == "br" })
 	store, err := compress.Open(root.FS(), compress.Config{Codings: codings, Logger: log, WriteSidecars: root,
-		MemoryBudget: int64(common.memoryBudget), Previous: previous})
+		MemoryBudget: int64(common.memoryBudget), Previous: previous, BrotliDeltas: brotli})
 	if err != nil {
 		log.Error("cannot read root", "root", dir, "err", err)
 		return exitFailure
@@ -142,12 +146,16 @@ func previousBuilds(ctx context.Context, dirs, urls []string, root fs.FS, log *s
 	return previous, cleanup, nil
 }
 
-// listFlag collects a repeatable flag's values.
+// listFlag collects a repeatable flag's values. An empty value adds
+// nothing, so that a Dockerfile can pass an ARG that may be empty
+// (BRISK_PREVIOUS_URL=).
 type listFlag struct{ values *[]string }
 
 func (f listFlag) String() string { return "" }
 func (f listFlag) Set(v string) error {
-	*f.values = append(*f.values, v)
+	if v != "" {
+		*f.values = append(*f.values, v)
+	}
 	return nil
 }
 
