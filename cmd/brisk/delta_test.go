@@ -147,3 +147,18 @@ func TestPrecompressPreviousURL(t *testing.T) {
 	t.Setenv("BRISK_PREVIOUS_URL", "")
 	runPrecompress(t, t.TempDir())
 }
+
+// A site whose wasm has no hashed name hears once how to get one; a
+// hashed one hears nothing.
+func TestHashedNamesHint(t *testing.T) {
+	plain := siteWith(t, "app_bg.wasm", strings.Repeat("wasm ", 1000))
+	_, log := startBrisk(t, "--encodings", "gzip", plain)
+	if n := strings.Count(log.String(), "no hashed wasm name"); n != 1 {
+		t.Errorf("hint said %d times for an unhashed wasm; log:\n%s", n, log.String())
+	}
+	hashed := siteWith(t, "app-0123456789abcdef_bg.wasm", strings.Repeat("wasm ", 1000))
+	_, log = startBrisk(t, "--encodings", "gzip", hashed)
+	if strings.Contains(log.String(), "no hashed wasm name") {
+		t.Errorf("hint for a hashed wasm; log:\n%s", log.String())
+	}
+}

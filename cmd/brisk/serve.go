@@ -203,6 +203,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer store.Close()
+	if !o.dev && o.root != "" {
+		hintHashedNames(store.Snapshot(), log)
+	}
 
 	var app *child
 	upstream := o.upstream
