@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -212,5 +214,94 @@ func TestPreviousBuildDeltaSidecars(t *testing.T) {
 	checkDeltaIn(t, DeltaBrotli, a, v1)
 	if _, ok := served.Snapshot().Lookup(wasmV2 + deltaID{DeltaZstd, sum}.suffix()); ok {
 		t.Error("the delta sidecar is served as a file of its own")
+	}
+}
+
+// A store keeps at most keepVersions earlier versions of a file, and lets
+// go of the memory of those it drops.
+func TestKeptVersionsAreBounded(t *testing.T) {
+	versions := [][]byte{textLike(30_000, 1)}
+	for i := 1; i < 6; i++ {
+		versions = append(versions, edited(versions[i-1], uint64(i+1)))
+	}
+	name := func(i int) string { return "pkg/app-" + strings.Repeat("0", 15) + string(rune('a'+i)) + "_bg.wasm" }
+	dir, _ := siteDir(t, map[string][]byte{name(0): versions[0]})
+	s := openDeltas(t, dir, true)
+	for i := 1; i < len(versions); i++ {
+		os.Remove(filepath.Join(dir, name(i-1)))
+		os.WriteFile(filepath.Join(dir, name(i)), versions[i], 0o644)
+		time.Sleep(5 * time.Millisecond)
+		rescanUntilRead(t, s)
+		s.Precompress(context.Background())
+	}
+	a, _ := s.Snapshot().Lookup(name(5))
+	if n := len(a.Deltas()); n != keepVersions {
+		t.Errorf("%d deltas for the sixth version, want one per kept version: %d", n, keepVersions)
+	}
+	for _, v := range versions[5-keepVersions : 5] {
+		checkDelta(t, a, v)
+	}
+	if held, want := dictionaryBytes(s), int64(len(versions[2])+len(versions[3])+len(versions[4])); held != want {
+		t.Errorf("kept versions hold %d bytes, want the last %d versions': %d", held, keepVersions, want)
+	}
+	if used, held := s.MemoryUsed(), residentBytes(s.Snapshot())+dictionaryBytes(s); used != held {
+		t.Errorf("memory used %d, held %d: a dropped version was not released", used, held)
+	}
+}
+
+// Deltas come after every plain coding of every file in a run, so that
+// they never hold up what all clients can use.
+func TestDeltasAfterPlainCodings(t *testing.T) {
+	v1 := textLike(60_000, 1)
+	_, root := siteDir(t, map[string][]byte{wasmV2: edited(v1, 2), "pkg/other.js": textLike(90_000, 5)})
+	codings, _ := NewCodings("br,zstd,gzip", Fast)
+	s, err := Open(root.FS(), Config{Codings: codings, BrotliDeltas: true,
+		Previous: []fs.FS{fstest.MapFS{wasmV1: {Data: v1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jobs := s.claimJobs(s.Snapshot())
+	var order []string
+	for _, j := range jobs {
+		order = append(order, j.codingName())
+	}
+	want := []string{"gzip", "gzip", "zstd", "zstd", "br", "br", DeltaZstd, DeltaBrotli}
+	if !slices.Equal(order, want) {
+		t.Errorf("jobs in the order %v, want %v", order, want)
+	}
+}
+
+// A file too large for a dcz window against its dictionary gets no dcz,
+// and the manifest records it so that no later run tries again.
+func TestDeltaOverWindowIsDropped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("8 MB of input")
+	}
+	v1 := textLike(4096, 1)
+	big := textLike(int(DeltaWindowLimit(int64(len(v1))))+1, 2)
+	dir, root := siteDir(t, map[string][]byte{wasmV2: big})
+	codings, _ := NewCodings("gzip", Fast)
+	open := func() *Store {
+		s, err := Open(root.FS(), Config{Codings: codings, WriteSidecars: root,
+			Previous: []fs.FS{fstest.MapFS{wasmV1: {Data: v1}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	open().Precompress(context.Background())
+	a, _ := open().Snapshot().Lookup(wasmV2)
+	if n := len(a.Deltas()); n != 0 {
+		t.Errorf("%d deltas of a file over the window", n)
+	}
+	man, _ := os.ReadFile(filepath.Join(dir, ManifestName))
+	sum := sha256.Sum256(v1)
+	if !strings.Contains(string(man), deltaID{DeltaZstd, sum}.key()+" ") || !strings.Contains(string(man), "dropped") {
+		t.Errorf("manifest does not record the dcz as dropped:\n%s", man)
+	}
+	if reports := open().Precompress(context.Background()); len(reports) != 0 {
+		t.Errorf("a later run tried again: %+v", reports)
 	}
 }
