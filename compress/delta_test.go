@@ -215,6 +215,16 @@ func TestPreviousBuildDeltaSidecars(t *testing.T) {
 	if _, ok := served.Snapshot().Lookup(wasmV2 + deltaID{DeltaZstd, sum}.suffix()); ok {
 		t.Error("the delta sidecar is served as a file of its own")
 	}
+
+	// A delta sidecar damaged with its size and mtime intact fails the
+	// manifest's digest when it is read: never sent as a delta.
+	corruptKeepingStamp(t, sidecar)
+	a, _ = open().Snapshot().Lookup(wasmV2)
+	if d := a.Delta(DeltaZstd, &sum); d == nil {
+		t.Fatal("no delta from the manifest")
+	} else if _, err := d.Bytes(); err == nil {
+		t.Error("a corrupted delta sidecar passed its digest check")
+	}
 }
 
 // A store keeps at most keepVersions earlier versions of a file, and lets
