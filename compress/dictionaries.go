@@ -3,7 +3,6 @@ package compress
 import (
 	"cmp"
 	"crypto/sha256"
-	"errors"
 	"io/fs"
 	"slices"
 	"sync"
@@ -24,7 +23,8 @@ type dictionary struct {
 	bytes   Representation // charged to the budget, or spilled
 }
 
-// family is what the store knows of the versions of one hashed file.
+// familyVersions is what the store knows of the versions of one hashed
+// file.
 type familyVersions struct {
 	dicts []*dictionary // newest first, at most keepVersions
 	// old holds the tags of every version that was served before a
@@ -67,7 +67,7 @@ func (d *dictionaries) forAsset(a *Asset) []*dictionary {
 	return slices.Clone(fv.dicts)
 }
 
-// keep adds a version's bytes as a dictionary of family f, unless it has
+// keepDictionary adds a version's bytes as a dictionary of family f, unless it has
 // it already, and lets go of the oldest beyond keepVersions.
 func (s *Store) keepDictionary(f, tag string, modTime time.Time, data []byte) {
 	d := &s.dicts
@@ -198,6 +198,3 @@ func (s *Store) deltaCodings() []string {
 	}
 	return []string{DeltaZstd}
 }
-
-// errNoDictionary is a delta job whose dictionary's bytes are unreadable.
-var errNoDictionary = errors.New("dictionary bytes unreadable")

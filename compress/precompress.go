@@ -18,9 +18,11 @@ type encodeJob struct {
 	snap   *Snapshot
 	asset  *Asset
 	coding *Coding
-	bit    uint32      // the coding's bit in Asset.encoding and Asset.notSmaller
-	dict   *dictionary // for a delta, in the coding delta; coding is nil then
-	delta  string
+	bit    uint32 // the coding's bit in Asset.encoding and Asset.notSmaller
+	// For a delta, coding is nil: dict is the earlier version it is made
+	// against, delta its coding (DeltaZstd or DeltaBrotli).
+	dict  *dictionary
+	delta string
 }
 
 // FileReport is what precompression made of one file.
@@ -48,7 +50,8 @@ type VariantReport struct {
 // its asset as soon as it is ready so the server offers it at once. A
 // sidecar found beside a file is used once decoding it gives back the
 // file's exact bytes; a stale or corrupt one is logged and replaced by a
-// fresh encoding. Cheap codings run first. It returns when all are done or
+// fresh encoding. Cheap codings run first, deltas against earlier
+// versions (see Config.Deltas) last. It returns when all are done or
 // ctx is cancelled. Runs may overlap: each variant is encoded by one run
 // at a time, and one that a cancelled or failed run left undone is done
 // by the next run.

@@ -164,7 +164,7 @@ func (j encodeJob) encode(ctx context.Context, src []byte) ([]byte, error) {
 	}
 	dict, err := j.dict.bytes.Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoDictionary, err)
+		return nil, fmt.Errorf("read dictionary: %w", err)
 	}
 	return EncodeDelta(ctx, j.delta, dict, src)
 }
