@@ -29,6 +29,10 @@ COPY site/dist/ /
 # compressed at runtime would be paid again after every stop.
 FROM build AS precompress
 COPY --from=site / /site
+# Deltas for returning visitors against the site deployed now, if given:
+#   fly deploy --build-arg BRISK_PREVIOUS_URL=https://my-app.fly.dev
+# (brisk reads it as --previous-url; a site it cannot reach is a warning).
+ARG BRISK_PREVIOUS_URL
 RUN /out/brisk precompress /site
 
 FROM gcr.io/distroless/static-debian12:nonroot

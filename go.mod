@@ -10,6 +10,7 @@ require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/klauspost/compress v1.20.4
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/molecule-man/go-brrr v1.3.1
 	golang.org/x/net v0.56.0
 	golang.org/x/sys v0.46.0
 )

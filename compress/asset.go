@@ -25,8 +25,12 @@ type Asset struct {
 	Rewritten bool
 
 	variants atomic.Pointer[[]Representation]
-	mu       sync.Mutex // serialises addVariant and retire
+	deltas   atomic.Pointer[[]Delta]
+	mu       sync.Mutex // serialises addVariant, addDelta and retire
 	retired  bool
+	// deltaClaims holds the dictionaries a delta is being made against;
+	// deltaDropped those whose delta did not pay. Guarded by mu.
+	deltaClaims, deltaDropped map[deltaID]bool
 	// stamp is the source file's size and mtime when it was last read;
 	// only the scanner uses it, under Store.scanMu.
 	stamp fileStamp
@@ -95,6 +99,9 @@ func (a *Asset) retire() {
 	a.Identity.release()
 	for _, v := range a.Variants() {
 		v.release()
+	}
+	for _, d := range a.Deltas() {
+		d.release()
 	}
 }
 

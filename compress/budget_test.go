@@ -98,6 +98,24 @@ func residentBytes(snap *Snapshot) int64 {
 		for i := range a.Variants() {
 			count(&a.Variants()[i])
 		}
+		for i := range a.Deltas() {
+			count(&a.Deltas()[i].Representation)
+		}
+	}
+	return n
+}
+
+// dictionaryBytes is what a store's kept earlier versions hold in memory.
+func dictionaryBytes(s *Store) int64 {
+	s.dicts.mu.Lock()
+	defer s.dicts.mu.Unlock()
+	var n int64
+	for _, fv := range s.dicts.families {
+		for _, d := range fv.dicts {
+			if data := d.bytes.content.mem.Load(); data != nil {
+				n += int64(len(*data))
+			}
+		}
 	}
 	return n
 }

@@ -3,6 +3,8 @@ package compress
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,12 +13,16 @@ import (
 	"time"
 )
 
-// encodeJob is one coding of one asset.
+// encodeJob is one coding of one asset, or (with dict) one delta.
 type encodeJob struct {
 	snap   *Snapshot
 	asset  *Asset
 	coding *Coding
 	bit    uint32 // the coding's bit in Asset.encoding and Asset.notSmaller
+	// For a delta, coding is nil: dict is the earlier version it is made
+	// against, delta its coding (DeltaZstd or DeltaBrotli).
+	dict  *dictionary
+	delta string
 }
 
 // FileReport is what precompression made of one file.
@@ -28,12 +34,15 @@ type FileReport struct {
 
 // VariantReport describes one variant. Source says where it came from.
 type VariantReport struct {
-	Coding  string
-	Size    int64
-	Kept    bool          // false: not smaller than the source, or failed
-	Source  string        // "encoded", "sidecar" (verified by decoding)
-	Elapsed time.Duration // from the start of Precompress until it was published
-	Err     error
+	Coding string
+	// Dictionary names a delta's dictionary: the first 8 bytes of its
+	// SHA-256 in hex; "" for other codings.
+	Dictionary string
+	Size       int64
+	Kept       bool          // false: not smaller than the source, or failed
+	Source     string        // "encoded", "sidecar" (verified by decoding)
+	Elapsed    time.Duration // from the start of Precompress until it was published
+	Err        error
 }
 
 // Precompress gives every compressible file of the current snapshot every
@@ -41,7 +50,8 @@ type VariantReport struct {
 // its asset as soon as it is ready so the server offers it at once. A
 // sidecar found beside a file is used once decoding it gives back the
 // file's exact bytes; a stale or corrupt one is logged and replaced by a
-// fresh encoding. Cheap codings run first. It returns when all are done or
+// fresh encoding. Cheap codings run first, deltas against earlier
+// versions (see Config.Deltas) last. It returns when all are done or
 // ctx is cancelled. Runs may overlap: each variant is encoded by one run
 // at a time, and one that a cancelled or failed run left undone is done
 // by the next run.
@@ -77,7 +87,7 @@ func (s *Store) Precompress(ctx context.Context) []FileReport {
 				s.sem <- struct{}{}
 				r := s.produce(ctx, j, start)
 				<-s.sem
-				s.unclaim(j)
+				s.unclaim(j, r.Err == nil && !r.Kept)
 				done.Add(1)
 				mu.Lock()
 				results[j.asset] = append(results[j.asset], r)
@@ -106,7 +116,7 @@ feed:
 	wg.Wait()
 	stopProgress()
 	for _, j := range jobs[fed:] {
-		s.unclaim(j) // never started: the next run does it
+		s.unclaim(j, false) // never started: the next run does it
 	}
 	if s.cfg.WriteSidecars != nil && ctx.Err() == nil {
 		if err := s.writeManifest(); err != nil {
@@ -125,23 +135,39 @@ func (s *Store) claimJobs(snap *Snapshot) []encodeJob {
 			continue
 		}
 		for i, c := range s.cfg.Codings {
-			j := encodeJob{snap, a, c, 1 << i}
+			j := encodeJob{snap: snap, asset: a, coding: c, bit: 1 << i}
 			if s.needsEncoding(j) && a.claim(j.bit) {
 				jobs = append(jobs, j)
+			}
+		}
+		for _, d := range s.dicts.forAsset(a) {
+			for _, coding := range s.deltaCodings() {
+				j := encodeJob{snap: snap, asset: a, dict: d, delta: coding}
+				if d.tag != a.Identity.Tag && s.needsEncoding(j) && a.claimDelta(j.id()) {
+					jobs = append(jobs, j)
+				}
 			}
 		}
 	}
 	slices.SortFunc(jobs, func(x, y encodeJob) int {
 		return cmp.Or(
-			cmp.Compare(x.coding.cost, y.coding.cost),
+			cmp.Compare(x.cost(), y.cost()),
 			cmp.Compare(x.asset.Identity.Size, y.asset.Identity.Size),
 			strings.Compare(x.asset.Path, y.asset.Path))
 	})
 	return jobs
 }
 
-func (s *Store) unclaim(j encodeJob) {
-	j.asset.unclaim(j.bit)
+// unclaim ends j's claim; dropped records that its output did not pay.
+func (s *Store) unclaim(j encodeJob, dropped bool) {
+	if j.dict != nil {
+		j.asset.unclaimDelta(j.id(), dropped)
+	} else {
+		if dropped {
+			j.asset.notSmaller.Or(j.bit)
+		}
+		j.asset.unclaim(j.bit)
+	}
 	s.encoding.Add(-1)
 }
 
@@ -149,21 +175,24 @@ func (s *Store) unclaim(j encodeJob) {
 // this process nor the manifest learnt that the coding does not pay.
 func (s *Store) needsEncoding(j encodeJob) bool {
 	a := j.asset
-	if a.hasVariant(j.coding.Name) || a.notSmaller.Load()&j.bit != 0 {
+	if j.dict == nil && (a.hasVariant(j.coding.Name) || a.notSmaller.Load()&j.bit != 0) {
 		return false
 	}
 	e := j.snap.manifest.Files[a.Path]
 	if e == nil || e.Tag != a.Identity.Tag {
 		return true
 	}
-	v := e.Variants[j.coding.Name]
+	v := e.Variants[j.key()]
 	return v == nil || !v.NotSmaller
 }
 
-// produce makes one variant, from a verified sidecar or by encoding, and
-// publishes it if it is smaller than the source.
+// produce makes one variant or delta, from a verified sidecar or by
+// encoding, and publishes it if it is smaller than the source.
 func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r VariantReport) {
-	r.Coding = j.coding.Name
+	r.Coding = j.codingName()
+	if j.dict != nil {
+		r.Dictionary = hex.EncodeToString(j.dict.hash[:8])
+	}
 	defer func() { r.Elapsed = time.Since(start) }()
 	// Stop when the run is cancelled or this version of the file is
 	// replaced: encoding it further is wasted work.
@@ -183,33 +212,48 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 	r.Source = "sidecar"
 	if !fromSidecar {
 		r.Source = "encoded"
-		if out, err = j.coding.Encode(encodeCtx, src); err != nil {
+		out, err = j.encode(encodeCtx, src)
+		switch {
+		case errors.Is(err, ErrWindowTooLarge):
+			s.log.Info("no delta: file too large for a dcz window", "path", j.asset.Path, "size", len(src))
+			out = src // not smaller: dropped, and recorded as such
+		case err != nil:
 			r.Err = err
 			if encodeCtx.Err() != nil {
-				s.log.Debug("encode cancelled", "path", j.asset.Path, "coding", j.coding.Name)
+				s.log.Debug("encode cancelled", "path", j.asset.Path, "coding", r.Coding)
 			} else {
-				s.log.Error("encode failed", "path", j.asset.Path, "coding", j.coding.Name, "err", err)
+				s.log.Error("encode failed", "path", j.asset.Path, "coding", r.Coding, "err", err)
 			}
 			return r
+		case j.dict != nil:
+			// Checked once before it is served, as a sidecar would be:
+			// a browser has no fallback for a delta it cannot decode.
+			if err := j.verify(out, src); err != nil {
+				r.Err = err
+				s.log.Error("delta does not decode to the file; not served", "path", j.asset.Path, "err", err)
+				return r
+			}
 		}
 	}
 	r.Size = int64(len(out))
 	r.Kept = len(out) < len(src)
 	if r.Kept {
-		v, err := s.keepBytes(j.coding.Name, out)
+		v, err := s.keepBytes(r.Coding, out)
 		if err != nil {
 			r.Err, r.Kept = err, false
-			s.log.Error("cannot keep variant on disk", "path", j.asset.Path, "coding", j.coding.Name, "err", err)
+			s.log.Error("cannot keep variant on disk", "path", j.asset.Path, "coding", r.Coding, "err", err)
 			return r
 		}
-		j.asset.addVariant(v)
-	} else {
-		j.asset.notSmaller.Or(j.bit)
+		if j.dict != nil {
+			j.asset.addDelta(Delta{Representation: v, Dictionary: j.dict.hash})
+		} else {
+			j.asset.addVariant(v)
+		}
 	}
 	if s.cfg.WriteSidecars != nil {
 		if err := s.storeSidecar(j, out, r.Kept); err != nil {
 			r.Err = err
-			s.log.Error("cannot write sidecar", "path", j.asset.Path+j.coding.Suffix, "err", err)
+			s.log.Error("cannot write sidecar", "path", j.asset.Path+j.suffix(), "err", err)
 		}
 	}
 	return r
@@ -244,13 +288,17 @@ func (s *Store) logFile(a *Asset, vs []VariantReport) {
 	slices.SortFunc(vs, func(x, y VariantReport) int { return strings.Compare(x.Coding, y.Coding) })
 	attrs := []any{"path", a.Path, "size", a.Identity.Size}
 	for _, v := range vs {
+		label := v.Coding
+		if v.Dictionary != "" {
+			label += "@" + v.Dictionary
+		}
 		switch {
 		case v.Err != nil:
-			attrs = append(attrs, v.Coding, "failed")
+			attrs = append(attrs, label, "failed")
 		case !v.Kept:
-			attrs = append(attrs, v.Coding, fmt.Sprintf("%d (not smaller, dropped)", v.Size))
+			attrs = append(attrs, label, fmt.Sprintf("%d (not smaller, dropped)", v.Size))
 		default:
-			attrs = append(attrs, v.Coding, fmt.Sprintf("%d (-%.1f%%, %s, at %s)",
+			attrs = append(attrs, label, fmt.Sprintf("%d (-%.1f%%, %s, at %s)",
 				v.Size, saving(a.Identity.Size, v.Size), v.Source, v.Elapsed.Round(time.Millisecond)))
 		}
 	}
@@ -264,7 +312,7 @@ func (s *Store) summarize(results map[*Asset][]VariantReport, start time.Time) [
 	for a, vs := range results {
 		best := a.Identity.Size
 		for _, v := range vs {
-			if v.Kept {
+			if v.Kept && v.Dictionary == "" { // a delta is for some visitors only
 				best = min(best, v.Size)
 			}
 		}

@@ -130,17 +130,24 @@ func (s *Store) walk(fsys fs.FS) (map[string]fs.FileInfo, error) {
 func splitSidecars(files map[string]fs.FileInfo) map[string]map[string]fs.FileInfo {
 	sidecars := map[string]map[string]fs.FileInfo{}
 	var found []string
+	add := func(name, src, key string, info fs.FileInfo) {
+		if _, exists := files[src]; !exists {
+			return
+		}
+		if sidecars[src] == nil {
+			sidecars[src] = map[string]fs.FileInfo{}
+		}
+		sidecars[src][key] = info
+		found = append(found, name)
+	}
 	for name, info := range files {
+		if src, key, ok := cutDeltaSidecar(name); ok {
+			add(name, src, key, info)
+		}
 		for suffix, coding := range sidecarSuffixes {
-			src, ok := strings.CutSuffix(name, suffix)
-			if _, exists := files[src]; !ok || !exists {
-				continue
+			if src, ok := strings.CutSuffix(name, suffix); ok {
+				add(name, src, coding, info)
 			}
-			if sidecars[src] == nil {
-				sidecars[src] = map[string]fs.FileInfo{}
-			}
-			sidecars[src][coding] = info
-			found = append(found, name)
 		}
 	}
 	for _, name := range found {
@@ -190,6 +197,13 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 			v, side := e.Variants[c.Name], snap.sidecars[name][c.Name]
 			if v != nil && !v.NotSmaller && v.matches(side) {
 				a.addVariant(onDisk(snap.fsys, name+c.Suffix, c.Name, v.Tag, v.fileStamp, s.budget))
+			}
+		}
+		for key, v := range e.Variants {
+			id, ok := parseDeltaKey(key)
+			if ok && !v.NotSmaller && v.matches(snap.sidecars[name][id.sidecarKey()]) {
+				rep := onDisk(snap.fsys, name+id.suffix(), id.coding, v.Tag, v.fileStamp, s.budget)
+				a.addDelta(Delta{Representation: rep, Dictionary: id.dict})
 			}
 		}
 		return a, 0, nil

@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,16 +14,13 @@ import (
 // it decodes to exactly src. Sidecars from other tools, or from an older
 // build, are trusted only this way.
 func (s *Store) verifiedSidecar(j encodeJob, src []byte) ([]byte, bool) {
-	if j.snap.sidecars[j.asset.Path][j.coding.Name] == nil {
+	if j.snap.sidecars[j.asset.Path][j.sidecarKey()] == nil {
 		return nil, false
 	}
-	name := j.asset.Path + j.coding.Suffix
+	name := j.asset.Path + j.suffix()
 	enc, err := fs.ReadFile(j.snap.fsys, name)
 	if err == nil {
-		var plain []byte
-		if plain, err = j.coding.Decode(enc, int64(len(src))); err == nil && string(plain) != string(src) {
-			err = errors.New("decodes to other bytes than the file")
-		}
+		err = j.verify(enc, src)
 	}
 	if err != nil {
 		s.log.Warn("stale or corrupt sidecar ignored; encoding afresh", "path", name, "err", err)
@@ -34,7 +32,7 @@ func (s *Store) verifiedSidecar(j encodeJob, src []byte) ([]byte, bool) {
 // storeSidecar writes (or, when the encoding did not pay, removes) the
 // sidecar and records it in the manifest.
 func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
-	root, name := s.cfg.WriteSidecars, j.asset.Path+j.coding.Suffix
+	root, name := s.cfg.WriteSidecars, j.asset.Path+j.suffix()
 	v := &manifestVariant{NotSmaller: !kept}
 	if kept {
 		srcInfo, err := root.Stat(j.asset.Path)
@@ -48,7 +46,7 @@ func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
 		if err != nil {
 			return err
 		}
-		v.fileStamp = stampOf(info, tag(out, j.coding.Name))
+		v.fileStamp = stampOf(info, tag(out, j.codingName()))
 	} else if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -56,7 +54,7 @@ func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
 	if err != nil {
 		return err
 	}
-	s.recordVariant(j.snap.manifest, j.asset, srcInfo, j.coding.Name, v)
+	s.recordVariant(j.snap.manifest, j.asset, srcInfo, j.key(), v)
 	return nil
 }
 
@@ -108,4 +106,83 @@ func writeAtomic(root *os.Root, name string, data []byte, perm fs.FileMode) erro
 		return err
 	}
 	return nil
+}
+
+// The parts of a job that differ between a coding and a delta.
+
+// cost ranks jobs: cheap codings first, deltas after every plain coding,
+// so that they never hold up the variants every client can use, and dcz
+// before the slow dcb.
+func (j encodeJob) cost() int {
+	switch {
+	case j.dict == nil:
+		return j.coding.cost
+	case j.delta == DeltaZstd:
+		return 4
+	}
+	return 5
+}
+
+// id names j's delta; only for a delta job.
+func (j encodeJob) id() deltaID { return deltaID{j.delta, j.dict.hash} }
+
+// codingName is the Content-Encoding of j's output.
+func (j encodeJob) codingName() string {
+	if j.dict != nil {
+		return j.delta
+	}
+	return j.coding.Name
+}
+
+// key names j's output among its file's variants in the manifest.
+func (j encodeJob) key() string {
+	if j.dict != nil {
+		return j.id().key()
+	}
+	return j.coding.Name
+}
+
+// suffix is what j's sidecar adds to its file's name.
+func (j encodeJob) suffix() string {
+	if j.dict != nil {
+		return j.id().suffix()
+	}
+	return j.coding.Suffix
+}
+
+// sidecarKey is j's key in Snapshot.sidecars.
+func (j encodeJob) sidecarKey() string {
+	if j.dict != nil {
+		return j.id().sidecarKey()
+	}
+	return j.coding.Name
+}
+
+func (j encodeJob) encode(ctx context.Context, src []byte) ([]byte, error) {
+	if j.dict == nil {
+		return j.coding.Encode(ctx, src)
+	}
+	dict, err := j.dict.bytes.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("read dictionary: %w", err)
+	}
+	return EncodeDelta(ctx, j.delta, dict, src)
+}
+
+// verify checks that enc decodes to exactly src.
+func (j encodeJob) verify(enc, src []byte) error {
+	var plain []byte
+	var err error
+	if j.dict == nil {
+		plain, err = j.coding.Decode(enc, int64(len(src)))
+	} else {
+		var dict []byte
+		if dict, err = j.dict.bytes.Bytes(); err == nil {
+			plain, err = DecodeDelta(j.delta, enc, dict, int64(len(src)))
+		}
+	}
+	if err == nil && string(plain) != string(src) {
+		err = errors.New("decodes to other bytes than the file")
+	}
+	return err
 }

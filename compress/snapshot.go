@@ -1,6 +1,10 @@
 package compress
 
-import "io/fs"
+import (
+	"io/fs"
+	"iter"
+	"maps"
+)
 
 // Snapshot is one immutable view of the site: which version of each file is
 // served. A request reads one snapshot for its whole life, so it always
@@ -19,6 +23,9 @@ func (s *Snapshot) Lookup(name string) (*Asset, bool) {
 	a, ok := s.assets[name]
 	return a, ok
 }
+
+// All yields the snapshot's assets by path, in no particular order.
+func (s *Snapshot) All() iter.Seq2[string, *Asset] { return maps.All(s.assets) }
 
 // Len reports how many files the snapshot holds.
 func (s *Snapshot) Len() int { return len(s.assets) }

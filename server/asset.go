@@ -72,18 +72,33 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 // on the way has written nothing but Vary.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compress.Snapshot, a *compress.Asset) error {
 	h := w.Header()
-	if a.Compressible {
+	sc := s.cacheFor(snap)
+	ah := s.headersFor(sc, a)
+	if ah.vary != nil {
 		// Every outcome below, uncompressed ones too, depends on it.
-		addVary(h, valAcceptEncoding)
+		addVary(h, ah.vary)
 	}
 	rep, ok := negotiate(r.Header["Accept-Encoding"], &a.Identity, a.Variants())
+	delta := false
+	if ah.useAsDictionary != nil && r.Header["Available-Dictionary"] != nil {
+		if !ok {
+			rep = nil
+		}
+		if d := chooseDelta(r, a, rep); d != nil {
+			rep, ok, delta = &d.Representation, true, true
+		}
+	}
 	if !ok {
 		return refuse(http.StatusNotAcceptable, fmt.Errorf("%s: no acceptable encoding in %q", a.Path, r.Header["Accept-Encoding"]))
 	}
-	// Variants only ever join, and headersFor rebuilds when their number
-	// changed, so the representation negotiate chose is always there.
-	ah := s.headersFor(s.cacheFor(snap), a)
-	rh := ah.reps[rep.Coding]
+	// Variants and deltas only ever join, and headersFor rebuilds when
+	// their number changed, so the representation chosen is there once
+	// the headers are rebuilt.
+	rh := ah.reps[rep.Tag]
+	if rh == nil {
+		ah = s.headersFor(sc, a)
+		rh = ah.reps[rep.Tag]
+	}
 	switch checkPreconditions(r.Header, rh.etag[0], ah.lastMod) {
 	case condNotModified:
 		writeNotModified(w, ah, rh)
@@ -91,8 +106,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 	case condFailed:
 		return refuse(http.StatusPreconditionFailed, nil)
 	}
+	// A delta is sent whole: a part of it is of no use to a client that
+	// needs all of it to decode any of it.
 	start, end, status := int64(0), rep.Size, http.StatusOK
-	if r.Method == http.MethodGet && r.Header["Range"] != nil && rangeApplies(r.Header, rh.etag[0], ah.lastMod) {
+	if r.Method == http.MethodGet && r.Header["Range"] != nil && !delta && rangeApplies(r.Header, rh.etag[0], ah.lastMod) {
 		var res rangeResult
 		switch start, end, res = parseRange(r.Header.Get("Range"), rep.Size); res {
 		case rangePartial:

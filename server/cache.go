@@ -40,41 +40,6 @@ type CachePolicy struct {
 	NoImmutable bool
 }
 
-// hashedName recognises the bundle names of cargo-leptos hash-files
-// (<stem>.<22-char base64url>.<ext>) and Trunk (<name>-<16 hex>.<ext>,
-// <crate>-<16 hex>_bg.wasm). It is written out rather than a regexp so
-// that a cold start does not compile one before serving.
-func hashedName(base string) bool {
-	dot := strings.LastIndexByte(base, '.')
-	if dot < 0 || dot == len(base)-1 || !allBytes(base[dot+1:], isAlnum) {
-		return false
-	}
-	stem := base[:dot]
-	// cargo-leptos: at least one character, '.', 22 of base64url.
-	if n := len(stem); n >= 24 && stem[n-23] == '.' && allBytes(stem[n-22:], isBase64URL) {
-		return true
-	}
-	// Trunk: at least one character, '-', 16 lowercase hex, maybe "_bg".
-	stem = strings.TrimSuffix(stem, "_bg")
-	n := len(stem)
-	return n >= 18 && stem[n-17] == '-' && allBytes(stem[n-16:], isLowerHex)
-}
-
-func allBytes(s string, ok func(byte) bool) bool {
-	for i := range len(s) {
-		if !ok(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool { return isASCIILetter(c) || '0' <= c && c <= '9' }
-
-func isBase64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
-
-func isLowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
-
 // For returns the Cache-Control value for the file at name.
 func (p *CachePolicy) For(name string) string {
 	base := path.Base(name)
@@ -103,7 +68,7 @@ func (p *CachePolicy) hashed(base string) bool {
 	case ".html", ".htm":
 		return false
 	}
-	if hashedName(base) {
+	if _, _, ok := compress.HashedName(base); ok {
 		return true
 	}
 	for _, h := range p.Hashes {

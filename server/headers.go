@@ -31,15 +31,22 @@ type repHeaders struct {
 	etag, contentLength, contentEncoding []string
 }
 
-// assetHeaders are the header values of one asset and its variants.
+// assetHeaders are the header values of one asset, its variants and its
+// deltas.
 type assetHeaders struct {
-	variants     int  // how many variants existed when this was built
+	variants     int  // how many variants and deltas existed when this was built
 	html         bool // a page, whose preload links are announced
 	contentType  []string
 	lastModified []string
 	cacheControl []string
-	lastMod      time.Time
-	reps         map[string]*repHeaders // by coding; "" is identity
+	// vary is what every response of the asset varies on: nothing for a
+	// file that is never compressed; Available-Dictionary too for a
+	// dictionary, since any of its responses, a delta or not, was chosen
+	// by looking at it.
+	vary            []string
+	useAsDictionary []string // nil unless the asset is a dictionary
+	lastMod         time.Time
+	reps            map[string]*repHeaders // by Tag
 }
 
 // snapCache holds what the server derives from one snapshot's assets:
@@ -63,11 +70,11 @@ func (s *Server) cacheFor(snap *compress.Snapshot) *snapCache {
 }
 
 // headersFor returns a's header values, rebuilding them when a variant
-// joined since they were built.
+// or delta joined since they were built.
 func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
-	variants := a.Variants()
+	variants, deltas := a.Variants(), a.Deltas()
 	if v, ok := sc.headers.Load(a); ok {
-		if ah := v.(*assetHeaders); ah.variants == len(variants) {
+		if ah := v.(*assetHeaders); ah.variants == len(variants)+len(deltas) {
 			return ah
 		}
 	}
@@ -75,14 +82,21 @@ func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
 	if mod.IsZero() {
 		mod = s.cfg.Started
 	}
+	cacheControl := s.cacheControl(a)
 	ah := &assetHeaders{
-		variants:     len(variants),
+		variants:     len(variants) + len(deltas),
 		html:         strings.HasPrefix(a.MediaType, "text/html"),
 		contentType:  []string{a.MediaType},
 		lastModified: []string{mod.UTC().Format(http.TimeFormat)},
-		cacheControl: []string{s.cacheControl(a)},
+		cacheControl: []string{cacheControl},
 		lastMod:      mod,
-		reps:         make(map[string]*repHeaders, len(variants)+1),
+		reps:         make(map[string]*repHeaders, len(variants)+len(deltas)+1),
+	}
+	if a.Compressible {
+		ah.vary = valAcceptEncoding
+		if ah.useAsDictionary = useAsDictionary(a.Path, s.basePath, cacheControl); ah.useAsDictionary != nil {
+			ah.vary = valAvailableDictionary
+		}
 	}
 	add := func(r *compress.Representation) {
 		rh := &repHeaders{
@@ -92,11 +106,14 @@ func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
 		if r.Coding != "" {
 			rh.contentEncoding = []string{r.Coding}
 		}
-		ah.reps[r.Coding] = rh
+		ah.reps[r.Tag] = rh
 	}
 	add(&a.Identity)
 	for i := range variants {
 		add(&variants[i])
+	}
+	for i := range deltas {
+		add(&deltas[i].Representation)
 	}
 	sc.headers.Store(a, ah)
 	return ah
@@ -119,23 +136,39 @@ func setRepresentationHeaders(h http.Header, ah *assetHeaders, rh *repHeaders) {
 	if rh.contentEncoding != nil {
 		h["Content-Encoding"] = rh.contentEncoding
 	}
+	if ah.useAsDictionary != nil {
+		h["Use-As-Dictionary"] = ah.useAsDictionary
+	}
 }
 
-// addVary adds a field name to Vary, keeping those added before (the
-// single-page fallback varies on Accept). The common case, no Vary yet,
-// assigns the prebuilt value and allocates nothing.
-func addVary(h http.Header, name []string) {
+// addVary adds field names (one value, comma-separated) to Vary,
+// keeping those added before (the single-page fallback varies on
+// Accept). The common case, no Vary yet, assigns the prebuilt value and
+// allocates nothing.
+func addVary(h http.Header, names []string) {
 	old := h["Vary"]
 	if len(old) == 0 {
-		h["Vary"] = name
+		h["Vary"] = names
 		return
 	}
-	for _, line := range old {
+	joined := strings.Join(old, ", ")
+	for name := range strings.SplitSeq(names[0], ",") {
+		name = strings.TrimSpace(name)
+		if !varies(old, name) {
+			joined += ", " + name
+		}
+	}
+	h["Vary"] = []string{joined}
+}
+
+// varies reports whether the Vary lines name a field.
+func varies(lines []string, name string) bool {
+	for _, line := range lines {
 		for token := range strings.SplitSeq(line, ",") {
-			if strings.EqualFold(strings.TrimSpace(token), name[0]) {
-				return
+			if strings.EqualFold(strings.TrimSpace(token), name) {
+				return true
 			}
 		}
 	}
-	h["Vary"] = []string{strings.Join(old, ", ") + ", " + name[0]}
+	return false
 }

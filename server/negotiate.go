@@ -132,25 +132,31 @@ func negotiate(lines []string, identity *compress.Representation, variants []com
 	}
 	best, bestRank := (*compress.Representation)(nil), rankRefused
 	for i := range variants { // smallest first: a later one must beat, not tie
-		w := weigh(lines, variants[i].Coding)
-		rank := w.rank
-		if !w.named {
-			rank = w.star // 0 when there is no "*"
-		}
-		if rank > bestRank {
+		if rank := rankOf(lines, variants[i].Coding); rank > bestRank {
 			best, bestRank = &variants[i], rank
 		}
 	}
-	w := weigh(lines, "identity")
-	rank := w.rank
-	if !w.named {
-		rank = rankImplicitIdentity
-		if w.starred {
-			rank = w.star
-		}
-	}
-	if rank > bestRank {
+	if rank := rankOf(lines, ""); rank > bestRank {
 		best, bestRank = identity, rank
 	}
 	return best, bestRank > rankRefused
+}
+
+// rankOf is the rank Accept-Encoding lines give a coding ("" is identity).
+func rankOf(lines []string, coding string) int {
+	if coding == "" {
+		w := weigh(lines, "identity")
+		switch {
+		case w.named:
+			return w.rank
+		case w.starred:
+			return w.star
+		}
+		return rankImplicitIdentity
+	}
+	w := weigh(lines, coding)
+	if !w.named {
+		return w.star // 0 when there is no "*"
+	}
+	return w.rank
 }

@@ -27,8 +27,9 @@ func (w *discardWriter) Write(b []byte) (int, error) { w.n += len(b); return len
 func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
 // BenchmarkServe measures the hot path, from routing to the last byte,
-// for what brisk exists for: a large br wasm, a small br page, and a 304.
-// Compare runs with benchstat; allocations are the figure to keep at 0.
+// for what brisk exists for: a large br wasm, a small br page, a 304,
+// and a returning visitor's delta (dcb or dcz) of a hashed wasm. Compare runs with
+// benchstat; allocations are the figure to keep at 0.
 func BenchmarkServe(b *testing.B) {
 	codings, _ := compress.NewCodings("br,zstd,gzip", compress.Fast)
 	store, err := compress.Open(fstest.MapFS{
@@ -41,15 +42,19 @@ func BenchmarkServe(b *testing.B) {
 	store.Precompress(context.Background())
 	srv := New(Config{Source: store})
 	etag := do(b, srv, "GET", "/pkg/app_bg.wasm", "Accept-Encoding", "br").Header.Get("Etag")
+	ds := newDeltaSite(b, Config{})
+	chrome := []string{"Accept-Encoding", "gzip, deflate, br, zstd, dcb, dcz", "Available-Dictionary", ds.availableOld}
 
 	for _, bc := range []struct {
 		name, target string
 		header       []string
 		want         int
+		srv          *Server
 	}{
-		{"wasm-br", "/pkg/app_bg.wasm", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, 200},
-		{"html-br", "/index.html", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, 200},
-		{"wasm-304", "/pkg/app_bg.wasm", []string{"Accept-Encoding", "gzip, deflate, br, zstd", "If-None-Match", etag}, 304},
+		{"wasm-br", "/pkg/app_bg.wasm", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, 200, srv},
+		{"html-br", "/index.html", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, 200, srv},
+		{"wasm-304", "/pkg/app_bg.wasm", []string{"Accept-Encoding", "gzip, deflate, br, zstd", "If-None-Match", etag}, 304, srv},
+		{"wasm-delta", "/" + dictWasm, chrome, 200, ds.srv},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", bc.target, nil)
@@ -57,11 +62,15 @@ func BenchmarkServe(b *testing.B) {
 				req.Header.Set(bc.header[i], bc.header[i+1])
 			}
 			w := &discardWriter{h: http.Header{}}
+			bc.srv.ServeHTTP(w, req)
+			if bc.name == "wasm-delta" && w.h.Get("Content-Encoding") != ds.smallestDelta(b) {
+				b.Fatalf("Content-Encoding %q, want %s", w.h.Get("Content-Encoding"), ds.smallestDelta(b))
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				clear(w.h)
 				w.n = 0
-				srv.ServeHTTP(w, req)
+				bc.srv.ServeHTTP(w, req)
 				if w.status != bc.want {
 					b.Fatalf("status %d", w.status)
 				}

@@ -170,6 +170,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad base path", []string{"serve", "--base-path", "app?x"}, nil, "--base-path"},
 		{"bad cache rule", []string{"serve", "--cache-control", "*.wasm"}, nil, "want GLOB=VALUE"},
 		{"no target/site for an SSR app", []string{"serve", "--upstream", "http://127.0.0.1:1"}, nil, "target/site"},
+		{"missing previous build", []string{"precompress", "--previous", "/does/not/exist", t.TempDir()}, nil, "--previous /does/not/exist"},
+		{"previous URL not http", []string{"precompress", "--previous-url", "app.example", t.TempDir()}, nil, "want an http:// or https:// URL"},
 	}
 	if os.Geteuid() != 0 { // root reads any directory
 		tests = append(tests, struct {

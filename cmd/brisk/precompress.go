@@ -6,11 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/brisk-server/brisk/compress"
+	"github.com/brisk-server/brisk/internal/deployed"
 )
 
 const precompressUsage = `Usage: brisk precompress [flags] ROOT
@@ -22,12 +28,23 @@ at startup. Run it when building a container image: a machine that starts
 from the image then serves brotli from its first request. Sidecars that are
 still valid are kept; running it twice rewrites nothing.
 
+With --previous or --previous-url, each hashed bundle (app-<hash>_bg.wasm,
+pkg/app.<hash>.js) also gets deltas against each earlier version of it
+(same directory and name, another hash): <file>.<digest>.dcz (zstd) and,
+when br is among the encodings, <file>.<digest>.dcb (brotli 11), sent to
+returning visitors whose browser has that version (Compression Dictionary
+Transport, RFC 9842). A deployed site that cannot be reached is a warning:
+the sidecars are written without deltas against it.
+
 Flags:
 `
 
 func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("precompress", flag.ContinueOnError)
 	common := addCommonFlags(fset)
+	var previousDirs, previousURLs []string
+	fset.Var(listFlag{&previousDirs}, "previous", "`DIR` of an earlier build: make deltas against its versions of the hashed files (repeatable)")
+	fset.Var(listFlag{&previousURLs}, "previous-url", "`URL` of the deployed site: fetch the versions its pages name and make deltas against them (repeatable)")
 	positional, err := parseFlags(fset, args, os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, precompressUsage)
@@ -55,8 +72,16 @@ func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFailure
 	}
 
+	previous, cleanup, err := previousBuilds(ctx, previousDirs, previousURLs, root.FS(), log)
+	defer cleanup()
+	if err != nil {
+		return usageError(stderr, "precompress", err)
+	}
+
+	// dcb (brotli 11 with the dictionary) where brotli 11 is paid anyway.
+	brotli := slices.ContainsFunc(codings, func(c *compress.Coding) bool { return c.Name == "br" })
 	store, err := compress.Open(root.FS(), compress.Config{Codings: codings, Logger: log, WriteSidecars: root,
-		MemoryBudget: int64(common.memoryBudget)})
+		MemoryBudget: int64(common.memoryBudget), Previous: previous, BrotliDeltas: brotli})
 	if err != nil {
 		log.Error("cannot read root", "root", dir, "err", err)
 		return exitFailure
@@ -79,6 +104,59 @@ func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFailure
 	}
 	return exitOK
+}
+
+// previousBuilds opens the earlier builds given with --previous and
+// fetches those of --previous-url into a temporary directory, which
+// cleanup removes. A directory that cannot be read is an error; a site
+// that cannot be reached is a warning.
+func previousBuilds(ctx context.Context, dirs, urls []string, root fs.FS, log *slog.Logger) (previous []fs.FS, cleanup func(), err error) {
+	var closers []func() error
+	cleanup = func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+	for _, dir := range dirs {
+		r, err := openDir(dir)
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("--previous %s: %w", dir, err)
+		}
+		closers = append(closers, r.Close)
+		previous = append(previous, r.FS())
+	}
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, cleanup, fmt.Errorf("--previous-url %q: want an http:// or https:// URL", raw)
+		}
+		tmp, err := os.MkdirTemp("", "brisk-deployed-")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		closers = append(closers, func() error { return os.RemoveAll(tmp) })
+		got, err := deployed.Fetch(ctx, &http.Client{}, u, root, tmp, log)
+		if err != nil {
+			log.Warn("cannot read the deployed site; no deltas against it", "url", raw, "err", err)
+			continue
+		}
+		log.Info("fetched the deployed versions", "url", raw, "files", len(got))
+		previous = append(previous, os.DirFS(tmp))
+	}
+	return previous, cleanup, nil
+}
+
+// listFlag collects a repeatable flag's values. An empty value adds
+// nothing, so that a Dockerfile can pass an ARG that may be empty
+// (BRISK_PREVIOUS_URL=).
+type listFlag struct{ values *[]string }
+
+func (f listFlag) String() string { return "" }
+func (f listFlag) Set(v string) error {
+	if v != "" {
+		*f.values = append(*f.values, v)
+	}
+	return nil
 }
 
 // checkWritable creates and removes a hidden file, so that a read-only

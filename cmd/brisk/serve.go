@@ -163,7 +163,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	log := o.log
-	cfg := compress.Config{Codings: o.codings, Logger: log, MemoryBudget: o.memoryBudget}
+	// Deltas against the versions a rebuild replaces; not with --dev,
+	// whose no-store responses browsers keep no dictionaries of.
+	cfg := compress.Config{Codings: o.codings, Logger: log, MemoryBudget: o.memoryBudget, Deltas: !o.dev}
 	cache := server.CachePolicy{Rules: o.cacheRules}
 	if o.dev {
 		cfg.Transform = server.InjectLiveReload
@@ -201,6 +203,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer store.Close()
+	if !o.dev && o.root != "" {
+		hintHashedNames(store.Snapshot(), log)
+	}
 
 	var app *child
 	upstream := o.upstream

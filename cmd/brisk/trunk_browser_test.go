@@ -40,6 +40,7 @@ import (
 type trunkSite struct {
 	dir           string
 	js, wasm, css string            // file names, at the top of dir
+	wasmData      []byte            // the wasm's bytes
 	integrity     map[string]string // file name → value of an integrity attribute
 	demoPage      string            // the demo's index.html, which page adapts
 }
@@ -47,7 +48,13 @@ type trunkSite struct {
 // writeTrunkSite writes the hashed glue, wasm and stylesheet into dir. The
 // glue is patched to load the hashed wasm name before it is hashed itself,
 // as Trunk's glue names the wasm it was built with.
-func writeTrunkSite(t *testing.T, dir string) *trunkSite {
+func writeTrunkSite(t *testing.T, dir string) *trunkSite { return writeTrunkBuild(t, dir, 0) }
+
+// writeTrunkBuild is writeTrunkSite for a numbered rebuild of the app:
+// from build 1 on, the wasm carries the number in a custom section (which
+// engines ignore) and the glue sets data-build on the page, so that each
+// build has new hashed names and a page can tell which build runs.
+func writeTrunkBuild(t *testing.T, dir string, build int) *trunkSite {
 	t.Helper()
 	read := func(name string) []byte {
 		data, err := fs.ReadFile(site.FS(), name)
@@ -69,8 +76,13 @@ func writeTrunkSite(t *testing.T, dir string) *trunkSite {
 		s.integrity[name] = "sha384-" + base64.StdEncoding.EncodeToString(digest[:])
 		return name
 	}
-	s.wasm = put("_bg.wasm", read("pkg/brisk_demo_bg.wasm"))
-	s.js = put(".js", []byte(replaceOnce(t, string(read("pkg/brisk_demo.js")),
+	wasm, glue := read("pkg/brisk_demo_bg.wasm"), string(read("pkg/brisk_demo.js"))
+	if build > 0 {
+		wasm = append(wasm, customSection("brisk-build", fmt.Sprint(build))...)
+		glue = fmt.Sprintf("document.documentElement.dataset.build = %q;\n", fmt.Sprint(build)) + glue
+	}
+	s.wasm, s.wasmData = put("_bg.wasm", wasm), wasm
+	s.js = put(".js", []byte(replaceOnce(t, glue,
 		`new URL("brisk_demo_bg.wasm", import.meta.url)`,
 		`new URL("`+s.wasm+`", import.meta.url)`)))
 	s.css = put(".css", read("pkg/brisk_demo.css"))
@@ -78,6 +90,24 @@ func writeTrunkSite(t *testing.T, dir string) *trunkSite {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// customSection encodes a wasm custom section (id 0) holding text.
+func customSection(name, text string) []byte {
+	payload := append(uleb128(len(name)), name...)
+	payload = append(payload, text...)
+	return append(append([]byte{0}, uleb128(len(payload))...), payload...)
+}
+
+func uleb128(n int) []byte {
+	var out []byte
+	for {
+		b := byte(n & 0x7f)
+		if n >>= 7; n == 0 {
+			return append(out, b)
+		}
+		out = append(out, b|0x80)
+	}
 }
 
 // trunkPage shapes a page made from the demo's index.html.
@@ -164,6 +194,7 @@ type trunkRequest struct {
 	initiatorURL   string            // the page or script, with line, if any
 	wireBytes      float64           // received over the network; 0 for a cache
 	acceptEncoding string            // as sent on the wire
+	availableDict  string            // Available-Dictionary, as sent on the wire
 	resp           *network.Response // nil until the headers arrive
 	earlyHints     network.Headers   // of a 103 Early Hints, if one was seen
 }
@@ -230,7 +261,9 @@ func (e *trunkEvents) listen(ev any) {
 			r.initiatorURL = fmt.Sprintf("%s:%.0f", ev.Initiator.URL, ev.Initiator.LineNumber+1)
 		}
 	case *network.EventRequestWillBeSentExtraInfo:
-		e.req(ev.RequestID).acceptEncoding = header(ev.Headers, "Accept-Encoding")
+		r := e.req(ev.RequestID)
+		r.acceptEncoding = header(ev.Headers, "Accept-Encoding")
+		r.availableDict = header(ev.Headers, "Available-Dictionary")
 	case *network.EventResponseReceivedEarlyHints:
 		e.req(ev.RequestID).earlyHints = ev.Headers
 	case *network.EventResponseReceived:
