@@ -31,6 +31,9 @@ type Asset struct {
 	// deltaClaims holds the dictionaries a delta is being made against;
 	// deltaDropped those whose delta did not pay. Guarded by mu.
 	deltaClaims, deltaDropped map[deltaID]bool
+	// sums are the file's checksums, taken at its scan when a gzip or
+	// zstd sidecar beside it may be taken on evidence (evidenceIn).
+	sums *sourceSums
 	// stamp is the source file's size and mtime when it was last read;
 	// only the scanner uses it, under Store.scanMu.
 	stamp fileStamp
@@ -39,6 +42,14 @@ type Asset struct {
 	// turned out not to pay, so that no later run tries it again.
 	encoding   atomic.Uint32
 	notSmaller atomic.Uint32
+	// badSidecar has bit i set once the sidecar of coding i failed a
+	// check: it is encoded afresh and never taken again.
+	badSidecar atomic.Uint32
+	// expected has bit i set while a sidecar of the store's coding i,
+	// found beside the file, waits for its check; arrived is closed once
+	// none does. Guarded by mu; arrived is read without it.
+	expected uint32
+	arrived  atomic.Pointer[chan struct{}]
 	// ctx ends when a newer version replaces this one, or the file is
 	// gone: its encodes are wasted work then, and stop.
 	ctx    context.Context
@@ -85,6 +96,61 @@ func (a *Asset) addVariant(r Representation) bool {
 	return true
 }
 
+// Arriving returns a channel that is closed once every sidecar found
+// beside the file has been checked, and taken or refused; nil when none
+// waits. A server that would otherwise send a larger representation can
+// wait on it: at a cold start, a brotli sidecar takes a few milliseconds
+// to check.
+func (a *Asset) Arriving() <-chan struct{} {
+	if ch := a.arrived.Load(); ch != nil {
+		return *ch
+	}
+	return nil
+}
+
+// expect notes that coding bit has a sidecar to check; before the asset
+// is published.
+func (a *Asset) expect(bit uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.expected == 0 {
+		ch := make(chan struct{})
+		a.arrived.Store(&ch)
+	}
+	a.expected |= bit
+}
+
+// arrive notes that coding bit's sidecar was checked (or will not be).
+func (a *Asset) arrive(bit uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.arriveLocked(bit)
+}
+
+func (a *Asset) arriveLocked(bit uint32) {
+	if a.expected&bit == 0 {
+		return
+	}
+	if a.expected &^= bit; a.expected == 0 {
+		close(*a.arrived.Load())
+		a.arrived.Store(nil)
+	}
+}
+
+// dropVariant takes a variant that failed its check out of the asset.
+func (a *Asset) dropVariant(tag string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	vs := a.Variants()
+	i := slices.IndexFunc(vs, func(v Representation) bool { return v.Tag == tag })
+	if i < 0 {
+		return
+	}
+	vs[i].release()
+	next := slices.Delete(slices.Clone(vs), i, i+1)
+	a.variants.Store(&next)
+}
+
 // retire ends the asset's encodes and gives its memory back; it runs once
 // a snapshot without this version is published, or when the version was
 // read but not kept.
@@ -96,6 +162,7 @@ func (a *Asset) retire() {
 		return
 	}
 	a.retired = true
+	a.arriveLocked(a.expected) // wake whoever waits for sidecars
 	a.Identity.release()
 	for _, v := range a.Variants() {
 		v.release()

@@ -7,9 +7,8 @@ import (
 	"io/fs"
 )
 
-// readUnlessWriting reads f whole. Only Linux tells whether a file is open
+// readUnlessWriting lets read read f. Only Linux tells whether a file is open
 // for writing (with leases); elsewhere the settle age alone guards.
-func readUnlessWriting(f fs.File) ([]byte, writeState, error) {
-	data, err := io.ReadAll(f)
-	return data, writeUnknown, err
+func readUnlessWriting(f fs.File, read func(io.Reader) error) (writeState, error) {
+	return writeUnknown, read(f)
 }

@@ -202,13 +202,22 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 	if r.Err = encodeCtx.Err(); r.Err != nil {
 		return r
 	}
+	if j.dict == nil {
+		if taken := s.takeSidecar(j, &r); taken {
+			return r
+		}
+	}
 	src, err := j.asset.Identity.Bytes()
 	if err != nil {
 		r.Err = err
 		s.log.Error("cannot read source", "path", j.asset.Path, "err", err)
 		return r
 	}
-	out, fromSidecar := s.verifiedSidecar(j, src)
+	var out []byte
+	fromSidecar := false
+	if j.dict != nil {
+		out, fromSidecar = s.verifiedDeltaSidecar(j, src)
+	}
 	r.Source = "sidecar"
 	if !fromSidecar {
 		r.Source = "encoded"

@@ -1,9 +1,12 @@
 package compress
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -38,41 +41,41 @@ func InMemory(coding string, data []byte) Representation {
 
 // Body returns the bytes to send: in memory, or else an open file of
 // exactly Size bytes, which the caller closes (and which a server can hand
-// to sendfile). Bytes on disk that a manifest vouches for are served from
-// disk at once, so that a cold start answers without reading them first;
-// checkDelay later they are read once in the background, checked against
-// Tag, and kept in memory if the budget allows. An error means the bytes
-// on disk are not the ones Tag names; the representation must not be
-// served.
+// to sendfile). Bytes taken on trust, from a manifest or on a sidecar's
+// own evidence (see evidenceFor), are served at once, so that a cold
+// start answers without reading them first; checkDelay after their first
+// use they are checked in the background, and kept in memory if the
+// budget allows. An error means the bytes are not the ones Tag names; the
+// representation must not be served, and its asset no longer offers it.
 func (r *Representation) Body() ([]byte, fs.File, error) {
 	c := r.content
 	if c == nil {
 		return nil, nil, nil
 	}
-	if data := c.mem.Load(); data != nil {
-		return *data, nil, nil
-	}
 	if err := c.bad.Load(); err != nil {
 		return nil, nil, *err
 	}
-	if c.want != "" && c.checkStarted.CompareAndSwap(false, true) {
+	if c.unchecked() && !c.checkStarted.Load() && c.checkStarted.CompareAndSwap(false, true) {
 		time.AfterFunc(checkDelay, func() { c.checkOnce.Do(c.check) })
+	}
+	if data := c.mem.Load(); data != nil {
+		return *data, nil, nil
 	}
 	f, err := c.disk.Load().open()
 	return nil, f, err
 }
 
-// checkDelay is how long bytes vouched for by a manifest are served from
-// disk before their background check. Reading and hashing a large wasm
-// at once competes with the rest of a cold start's first page load: on one
-// CPU, the first 4 MB response of a cold start took 32 ms to its last byte
-// with the check started at once, 24 ms with it a second later.
+// checkDelay is how long bytes taken on trust are served before their
+// background check. Reading and hashing a large wasm at once competes with
+// the rest of a cold start's first page load: on one CPU, the first 4 MB
+// response of a cold start took 32 ms to its last byte with the check
+// started at once, 24 ms with it a second later.
 var checkDelay = time.Second
 
 // Bytes returns the representation's bytes, checked, reading them from
 // disk if they are not in memory (the encoders need them whole).
 func (r *Representation) Bytes() ([]byte, error) {
-	if c := r.content; c != nil && c.want != "" {
+	if c := r.content; c != nil && c.unchecked() {
 		c.checkOnce.Do(c.check)
 	}
 	data, f, err := r.Body()
@@ -80,7 +83,36 @@ func (r *Representation) Bytes() ([]byte, error) {
 		return data, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	return readExactly(f, r.Size)
+}
+
+// open returns a reader of the representation's bytes.
+func (r *Representation) open() (io.ReadCloser, error) {
+	data, f, err := r.Body()
+	switch {
+	case err != nil:
+		return nil, err
+	case f != nil:
+		return f, nil
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// readExactly reads a file that should hold size bytes in one buffer of
+// that size, rather than growing one as io.ReadAll does: on a cold start
+// every page of fresh memory costs, and a doubling buffer touches twice
+// as many. A file that holds more is read whole all the same.
+func readExactly(r io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, size+1) // the spare byte tells a file that grew
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(r)
+	return append(buf, rest...), err
 }
 
 // release gives the representation's memory back to the budget and lets
@@ -101,7 +133,13 @@ type content struct {
 	// want is the tag that bytes a manifest vouches for must have; they
 	// are checked against it once, in the background. It is empty for
 	// bytes the store read, hashed or wrote itself.
-	want         string
+	want string
+	// decodesTo is set for a sidecar taken on its evidence: the check
+	// decodes it and compares the result with these bytes.
+	decodesTo *decodeCheck
+	// onBad, if set, runs once a check finds the bytes are not what
+	// they were taken for.
+	onBad        func()
 	coding       string
 	budget       *budget // charged when checked bytes move into memory
 	checkStarted atomic.Bool
@@ -192,42 +230,77 @@ func (d *diskFile) open() (fs.File, error) {
 	return f, nil
 }
 
-// check runs once for bytes on disk that a manifest vouches for: it
-// verifies them against the tag (a sidecar may have been damaged with its
-// size and mtime intact) and keeps them in memory when the budget has
-// room.
+// decodeCheck is what a sidecar taken on evidence must decode to.
+type decodeCheck struct {
+	coding *Coding
+	source *Representation
+}
+
+// unchecked reports bytes taken on trust whose check is due.
+func (c *content) unchecked() bool { return c.want != "" || c.decodesTo != nil }
+
+// check runs once for bytes taken on trust: it reads them once, checks
+// them against the tag the manifest recorded (a sidecar may have been
+// damaged with its size and mtime intact) or decodes them against the
+// source (a sidecar taken on evidence), and keeps them in memory when the
+// budget has room.
 func (c *content) check() {
-	fail := func(err error) { c.bad.Store(&err) }
-	disk := c.disk.Load()
-	f, err := disk.open()
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer f.Close()
-	changed := fmt.Errorf("%s changed on disk since it was indexed", disk.name)
-	held := c.budget.charge(disk.stamp.Size)
-	if held == nil {
-		// Staying on disk: hash it in passing, without holding it all.
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			fail(err)
-		} else if tagOf(h.Sum(nil), c.coding) != c.want {
-			fail(changed)
+	var held *charge
+	var keep *bytes.Buffer
+	var in io.Reader
+	if data := c.mem.Load(); data != nil {
+		in = bytes.NewReader(*data)
+	} else {
+		f, err := c.disk.Load().open()
+		if err != nil {
+			c.fail(err)
+			return
 		}
+		defer f.Close()
+		in = f
+		if held = c.budget.charge(c.disk.Load().stamp.Size); held != nil {
+			keep = bytes.NewBuffer(make([]byte, 0, c.disk.Load().stamp.Size))
+		}
+	}
+	var h hash.Hash
+	if c.want != "" {
+		h = sha256.New()
+	}
+	var plain io.ReadCloser
+	var codec *Coding
+	if d := c.decodesTo; d != nil {
+		var err error
+		if plain, err = d.source.open(); err != nil {
+			held.release()
+			c.fail(fmt.Errorf("read the source: %w", err))
+			return
+		}
+		defer plain.Close()
+		codec = d.coding
+	}
+	err := readVerified(in, h, keep, codec, plain)
+	if err == nil && h != nil && tagOf(h.Sum(nil), c.coding) != c.want {
+		err = errors.New("changed on disk since it was indexed")
+	}
+	if err != nil {
+		held.release()
+		c.fail(err)
 		return
 	}
-	data, err := io.ReadAll(f)
-	switch {
-	case err != nil:
-		fail(err)
-	case tag(data, c.coding) != c.want:
-		fail(changed)
-	default:
-		c.keep(data, held)
-		return
+	if keep != nil {
+		c.keep(keep.Bytes(), held)
 	}
-	held.release()
+}
+
+// fail takes the bytes out of service.
+func (c *content) fail(err error) {
+	if d := c.disk.Load(); d != nil {
+		err = fmt.Errorf("%s: %w", d.name, err)
+	}
+	c.bad.Store(&err)
+	if c.onBad != nil {
+		c.onBad()
+	}
 }
 
 // tag names one representation's bytes: a digest of them, plus the

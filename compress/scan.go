@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"slices"
@@ -193,10 +194,12 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 	a.Compressible = a.Compressible && info.Size() >= s.cfg.MinSize
 	if e := snap.manifest.Files[name]; e != nil && e.matches(info) {
 		a.Identity = onDisk(snap.fsys, name, "", e.Tag, e.fileStamp, s.budget)
-		for _, c := range s.cfg.Codings {
+		for i, c := range s.cfg.Codings {
 			v, side := e.Variants[c.Name], snap.sidecars[name][c.Name]
 			if v != nil && !v.NotSmaller && v.matches(side) {
-				a.addVariant(onDisk(snap.fsys, name+c.Suffix, c.Name, v.Tag, v.fileStamp, s.budget))
+				rep := onDisk(snap.fsys, name+c.Suffix, c.Name, v.Tag, v.fileStamp, s.budget)
+				rep.content.onBad = func() { s.repair(a, 1<<i, v.Tag) }
+				a.addVariant(rep)
 			}
 		}
 		for key, v := range e.Variants {
@@ -212,7 +215,14 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 	if err != nil {
 		return nil, 0, err
 	}
-	data, state, err := readUnlessWriting(f)
+	// A file read whole now costs a page of fresh memory per 4 KiB,
+	// paid before the first response of a cold start: a large one is
+	// hashed in passing and moves into memory after its first use.
+	var src sourceRead
+	keep := s.cfg.Transform != nil || info.Size() <= residentAtScan
+	state, err := readUnlessWriting(f, func(r io.Reader) error {
+		return src.read(r, info.Size(), keep, s.wantsEvidence(snap, name))
+	})
 	f.Close()
 	switch {
 	case err != nil:
@@ -226,23 +236,59 @@ func (s *Store) readAsset(snap *Snapshot, name string, info fs.FileInfo, checkSe
 	}
 	if checkSettled {
 		after, err := fs.Stat(snap.fsys, name)
-		if err != nil || !stampOf(info, "").matches(after) || int64(len(data)) != info.Size() {
+		if err != nil || !stampOf(info, "").matches(after) || src.n != info.Size() {
 			return nil, settleAge, nil
 		}
 	}
-	if s.cfg.Transform != nil {
+	a.sums = src.sums
+	switch t := tagOf(src.sum[:], ""); {
+	case s.cfg.Transform != nil:
 		// Transformed bytes exist nowhere on disk: in memory, or else
 		// in the cache directory.
-		data = s.cfg.Transform(name, data)
-		if a.Identity, err = s.keepBytes("", data); err != nil {
+		if a.Identity, err = s.keepBytes("", s.cfg.Transform(name, src.data)); err != nil {
 			return nil, 0, err
 		}
-		return a, 0, nil
+	case src.data == nil:
+		a.Identity = onDisk(snap.fsys, name, "", t, stampOf(info, ""), s.budget)
+	default:
+		if held := s.budget.charge(src.n); held != nil {
+			a.Identity = Representation{Tag: t, Size: src.n, content: inMemory(src.data, held)}
+		} else {
+			a.Identity = verifiedOnDisk(snap.fsys, name, "", t, stampOf(info, ""))
+		}
 	}
-	if held := s.budget.charge(int64(len(data))); held != nil {
-		a.Identity = Representation{Tag: tag(data, ""), Size: int64(len(data)), content: inMemory(data, held)}
-	} else {
-		a.Identity = verifiedOnDisk(snap.fsys, name, "", tag(data, ""), stampOf(info, ""))
-	}
+	s.expectSidecars(snap, a)
 	return a, 0, nil
+}
+
+// residentAtScan is the largest file a scan reads into memory at once.
+const residentAtScan = 64 << 10
+
+// wantsEvidence reports whether the file at name has a gzip or zstd
+// sidecar to take on its evidence, which needs the file's checksums.
+func (s *Store) wantsEvidence(snap *Snapshot, name string) bool {
+	if s.cfg.WriteSidecars != nil {
+		return false // a manifest vouches only for sidecars decoded in full
+	}
+	for coding := range snap.sidecars[name] {
+		if hasEvidence(coding) {
+			return true
+		}
+	}
+	return false
+}
+
+// expectSidecars notes the sidecars beside a new file that a Precompress
+// run will check before it encodes anything (see takeSidecar), so that
+// a request can wait for them rather than get a larger representation.
+func (s *Store) expectSidecars(snap *Snapshot, a *Asset) {
+	if !a.Compressible {
+		return
+	}
+	for i, c := range s.cfg.Codings {
+		j := encodeJob{snap: snap, asset: a, coding: c, bit: 1 << i}
+		if snap.sidecars[a.Path][c.Name] != nil && s.needsEncoding(j) {
+			a.expect(j.bit)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // countingFS counts how often each file is opened for reading.
@@ -111,5 +114,39 @@ func TestRewrittenPathsAreMarked(t *testing.T) {
 	}
 	if !slices.Equal(reported, []string{name, name}) {
 		t.Errorf("reported %q, want %s twice", reported, name)
+	}
+}
+
+// A scan reads a small file into memory at once; a large one it only
+// hashes, and serves from disk until its first use has been followed by
+// a check that moves it into memory.
+func TestLargeFilesMoveIntoMemoryAfterFirstUse(t *testing.T) {
+	defer func(d time.Duration) { checkDelay = d }(checkDelay)
+	checkDelay = 200 * time.Millisecond // from the first use on
+	small, large := textLike(residentAtScan, 1), textLike(residentAtScan+1, 2)
+	_, root := siteDir(t, map[string][]byte{"small.js": small, "large.wasm": large})
+	s, err := OpenDir(root.Name(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resident := func(name string) bool {
+		a, _ := s.Snapshot().Lookup(name)
+		return a.Identity.content.mem.Load() != nil
+	}
+	if !resident("small.js") || resident("large.wasm") {
+		t.Fatalf("after the scan: small.js resident %v (want true), large.wasm %v (want false)", resident("small.js"), resident("large.wasm"))
+	}
+	a, _ := s.Snapshot().Lookup("large.wasm")
+	_, f, err := a.Identity.Body()
+	if err != nil || f == nil {
+		t.Fatalf("large.wasm not served from disk: %v", err)
+	}
+	f.Close()
+	testkit.Eventually(t, 5*time.Second, "large.wasm in memory", func() bool { return resident("large.wasm") })
+	if got := mustBytes(t, &a.Identity); !bytes.Equal(got, large) {
+		t.Error("large.wasm's bytes changed on their way into memory")
+	}
+	if used := s.MemoryUsed(); used != int64(len(small)+len(large)) {
+		t.Errorf("%d bytes counted, %d in memory", used, len(small)+len(large))
 	}
 }

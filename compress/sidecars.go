@@ -1,19 +1,119 @@
 package compress
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"time"
 )
 
-// verifiedSidecar returns the sidecar beside the asset for this coding if
-// it decodes to exactly src. Sidecars from other tools, or from an older
-// build, are trusted only this way.
-func (s *Store) verifiedSidecar(j encodeJob, src []byte) ([]byte, bool) {
+// takeSidecar offers the sidecar beside j's asset in j's coding, if there
+// is one and it decodes to exactly the asset's bytes; it reports whether
+// it did, in r. Sidecars from other tools, or from an older build, are
+// trusted only this way: checked in one pass that neither holds what they
+// decode to nor, beyond the memory budget, the sidecar itself; or, where
+// the stream carries evidence of what it decodes to (evidenceFor) and
+// the sidecar is for serving, not for a manifest, taken on it at once and
+// checked in full later. Either way, whoever waits for the asset's
+// sidecars (Asset.Arriving) learns of this one's outcome at once.
+func (s *Store) takeSidecar(j encodeJob, r *VariantReport) bool {
+	a := j.asset
+	defer a.arrive(j.bit)
+	info := j.snap.sidecars[a.Path][j.coding.Name]
+	if info == nil || a.badSidecar.Load()&j.bit != 0 {
+		return false
+	}
+	name := a.Path + j.coding.Suffix
+	rep, how, err := s.checkSidecar(j, name, info)
+	if err != nil {
+		s.log.Warn("stale or corrupt sidecar ignored; encoding afresh", "path", name, "err", err)
+		return false
+	}
+	r.Source, r.Size, r.Kept = how, rep.Size, rep.Size < a.Identity.Size
+	if !r.Kept {
+		rep.release()
+	} else if !a.addVariant(rep) {
+		return true // the file was replaced meanwhile
+	}
+	if s.cfg.WriteSidecars != nil {
+		if err := s.recordSidecar(j, info, rep.Tag, r.Kept); err != nil {
+			r.Err = err
+			s.log.Error("cannot record sidecar", "path", name, "err", err)
+		}
+	}
+	return true
+}
+
+// recordSidecar records in the manifest a sidecar found in place, or
+// removes it when it does not pay, as storeSidecar does for one it wrote.
+func (s *Store) recordSidecar(j encodeJob, info fs.FileInfo, t string, kept bool) error {
+	if !kept {
+		return s.storeSidecar(j, nil, false)
+	}
+	srcInfo, err := s.cfg.WriteSidecars.Stat(j.asset.Path)
+	if err != nil {
+		return err
+	}
+	s.recordVariant(j.snap.manifest, j.asset, srcInfo, j.key(), &manifestVariant{fileStamp: stampOf(info, t)})
+	return nil
+}
+
+// checkSidecar makes the representation of a sidecar that decodes to j's
+// asset; how says on what grounds it was taken. It reads the sidecar
+// once: hashing it for its tag, and decoding it unless it carries
+// evidence; a small one is kept in memory as it passes, a larger one
+// stays on disk until its first use.
+func (s *Store) checkSidecar(j encodeJob, name string, info fs.FileInfo) (rep Representation, how string, err error) {
+	f, err := j.snap.fsys.Open(name)
+	if err != nil {
+		return Representation{}, "", err
+	}
+	defer f.Close()
+	a, c, size := j.asset, j.coding, info.Size()
+	var decode *Coding
+	var plain io.ReadCloser
+	if ra, ok := f.(io.ReaderAt); !ok || a.sums == nil || !evidenceIn(ra, c.Name, size, a.Identity.Size, a.sums) {
+		if plain, err = a.Identity.open(); err != nil {
+			return Representation{}, "", err
+		}
+		defer plain.Close()
+		decode = c
+	}
+	var held *charge
+	var keep *bytes.Buffer
+	if size <= residentAtScan {
+		if held = s.budget.charge(size); held != nil {
+			keep = bytes.NewBuffer(make([]byte, 0, size))
+		}
+	}
+	h := sha256.New()
+	if err := readVerified(f, h, keep, decode, plain); err != nil {
+		held.release()
+		return Representation{}, "", err
+	}
+	t := tagOf(h.Sum(nil), c.Name)
+	if held != nil {
+		rep = Representation{Coding: c.Name, Tag: t, Size: size, content: inMemory(keep.Bytes(), held)}
+	} else {
+		rep = onDisk(j.snap.fsys, name, c.Name, t, stampOf(info, ""), s.budget)
+	}
+	rep.content.onBad = func() { s.repair(a, j.bit, t) }
+	if decode != nil {
+		return rep, "sidecar", nil
+	}
+	rep.content.decodesTo = &decodeCheck{coding: c, source: &a.Identity}
+	return rep, "sidecar, checked later", nil
+}
+
+// verifiedDeltaSidecar returns the delta sidecar for j if it decodes, with
+// j's dictionary, to exactly src.
+func (s *Store) verifiedDeltaSidecar(j encodeJob, src []byte) ([]byte, bool) {
 	if j.snap.sidecars[j.asset.Path][j.sidecarKey()] == nil {
 		return nil, false
 	}
@@ -110,11 +210,15 @@ func writeAtomic(root *os.Root, name string, data []byte, perm fs.FileMode) erro
 
 // The parts of a job that differ between a coding and a delta.
 
-// cost ranks jobs: cheap codings first, deltas after every plain coding,
-// so that they never hold up the variants every client can use, and dcz
-// before the slow dcb.
+// cost ranks jobs: sidecars to check before anything to encode, the
+// densest coding first (it is what clients prefer, and a cold start
+// waits for it); then cheap codings first; deltas after every plain
+// coding, so that they never hold up the variants every client can use,
+// and dcz before the slow dcb.
 func (j encodeJob) cost() int {
 	switch {
+	case j.dict == nil && j.snap.sidecars[j.asset.Path][j.coding.Name] != nil && j.asset.badSidecar.Load()&j.bit == 0:
+		return -j.coding.cost
 	case j.dict == nil:
 		return j.coding.cost
 	case j.delta == DeltaZstd:

@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -97,7 +98,11 @@ type Store struct {
 	changed    chan struct{}
 	budget     *budget
 	spill      spillDir
-	dicts      dictionaries
+	// bg bounds work the store starts by itself (re-encoding a variant
+	// that failed its check); Close ends it.
+	bg     context.Context
+	stopBg context.CancelFunc
+	dicts  dictionaries
 }
 
 type pathHistory struct {
@@ -149,8 +154,9 @@ func newStore(cfg Config) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	bg, stopBg := context.WithCancel(context.Background())
 	return &Store{
-		cfg: cfg, log: log, history: map[string]*pathHistory{},
+		cfg: cfg, log: log, history: map[string]*pathHistory{}, bg: bg, stopBg: stopBg,
 		sem: make(chan struct{}, cfg.Workers), changed: make(chan struct{}),
 		budget: newBudget(cfg.MemoryBudget), spill: spillDir{dir: cfg.CacheDir},
 	}
@@ -158,7 +164,19 @@ func newStore(cfg Config) *Store {
 
 // Close removes the temporary directory of variants that did not fit the
 // memory budget, if the store made one.
-func (s *Store) Close() error { return s.spill.close() }
+func (s *Store) Close() error {
+	s.stopBg()
+	return s.spill.close()
+}
+
+// repair takes a sidecar whose bytes failed their check out of service
+// for good and has its coding made again, from the file.
+func (s *Store) repair(a *Asset, bit uint32, tag string) {
+	a.badSidecar.Or(bit)
+	a.dropVariant(tag)
+	s.log.Warn("a sidecar failed its check and is no longer served; encoding afresh", "path", a.Path, "tag", tag)
+	go s.Precompress(s.bg)
+}
 
 // MemoryUsed reports the bytes of files and variants held in memory.
 func (s *Store) MemoryUsed() int64 { return s.budget.used.Load() }

@@ -274,3 +274,38 @@ func TestServeFromDisk(t *testing.T) {
 		t.Errorf("%d bytes held in memory, budget 1000", used)
 	}
 }
+
+// At a cold start without a manifest, a request that accepts the coding
+// of a sidecar not yet checked waits for its check rather than get the
+// whole file uncompressed.
+func TestColdStartWaitsForSidecars(t *testing.T) {
+	dir := t.TempDir()
+	wasm := testText(200_000)
+	codings, _ := compress.NewCodings("br", compress.Fast)
+	br, err := codings[0].Encode(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"app_bg.wasm": wasm, "app_bg.wasm.br": br} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := compress.OpenDir(dir, compress.Config{Codings: codings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv := New(Config{Source: store})
+	got := make(chan *http.Response, 1)
+	go func() { got <- do(t, srv, "GET", "/app_bg.wasm", "Accept-Encoding", "br") }()
+	time.Sleep(50 * time.Millisecond) // let the request arrive first
+	store.Precompress(context.Background())
+	resp := <-got
+	if enc := resp.Header.Get("Content-Encoding"); enc != "br" || !bytes.Equal(body(t, resp), br) {
+		t.Errorf("Content-Encoding %q: not the checked sidecar", enc)
+	}
+	if resp := do(t, srv, "GET", "/app_bg.wasm"); resp.Header.Get("Content-Encoding") != "" {
+		t.Error("a request without Accept-Encoding got an encoding")
+	}
+}

@@ -47,14 +47,14 @@ var variantsReady = regexp.MustCompile(`msg="(precompression done|nothing to com
 // built without the race detector (brotli 11 of the 1.8 MB demo wasm takes
 // minutes under it), then serves dir: every variant comes from a sidecar,
 // as in a container image.
-func startPrecompressed(t *testing.T, dir, encodings string, serveArgs ...string) (string, *syncBuffer) {
+func startPrecompressed(t *testing.T, dir, encodings string, serveArgs ...string) (string, *testkit.Log) {
 	t.Helper()
 	pre := exec.Command(briskBinary(t), "precompress", "--encodings", encodings, dir)
 	if out, err := pre.CombinedOutput(); err != nil {
 		t.Fatalf("brisk precompress: %v\n%s", err, out)
 	}
 	base, log := startBrisk(t, append(serveArgs, "--encodings", encodings, dir)...)
-	log.waitFor(t, variantsReady, precompressTimeout)
+	log.WaitFor(t, variantsReady, precompressTimeout)
 	return base, log
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // No Docker engine runs in CI, so the image cannot be built there; these
@@ -142,7 +144,7 @@ func TestEmptyRootUnprivileged(t *testing.T) {
 		t.Errorf("precompress on a read-only root: err %v, output %q", err, out)
 	}
 
-	log := &syncBuffer{}
+	log := &testkit.Log{}
 	cmd := exec.Command("chroot", "--userspec=65534:65534", newRoot,
 		"/brisk", "serve", "--addr", "127.0.0.1:0", "--encodings", "gzip", "/site")
 	cmd.Stderr = log
@@ -157,7 +159,7 @@ func TestEmptyRootUnprivileged(t *testing.T) {
 			<-done
 		}
 	})
-	base := log.waitFor(t, servingURL, 10*time.Second)[1]
+	base := log.WaitFor(t, servingURL, 10*time.Second)[1]
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	req, _ := http.NewRequest("GET", base+"/pkg/brisk_demo_bg.wasm", nil)
 	req.Header.Set("Accept-Encoding", "gzip")

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // fakeSSR is the stand-in application server.
@@ -95,7 +97,7 @@ func TestExecPortClashIsNamed(t *testing.T) {
 	defer held.Close()
 	defer func(pick func() (string, error)) { pickChildAddr = pick }(pickChildAddr)
 	pickChildAddr = func() (string, error) { return held.Addr().String(), nil }
-	var log syncBuffer
+	var log testkit.Log
 	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", ssrSite(t), "--", fakeSSR(t)}, io.Discard, &log)
 	if want := "another process holds its port " + held.Addr().String(); code != 2 || !strings.Contains(log.String(), want) {
 		t.Errorf("exit code %d (want fakessr's 2), log lacks %q:\n%s", code, want, log.String())
@@ -126,5 +128,5 @@ func TestExecChildNotListeningIsReported(t *testing.T) {
 	defer func(d time.Duration) { readyWarnAfter = d }(readyWarnAfter)
 	readyWarnAfter = 100 * time.Millisecond
 	_, log := startBrisk(t, ssrSite(t), "--", fakeSSR(t))
-	log.waitFor(t, regexp.MustCompile(`does not accept connections yet; it must listen on LEPTOS_SITE_ADDR`), 5*time.Second)
+	log.WaitFor(t, regexp.MustCompile(`does not accept connections yet; it must listen on LEPTOS_SITE_ADDR`), 5*time.Second)
 }

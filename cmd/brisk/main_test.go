@@ -9,42 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
-
-// syncBuffer collects a running brisk's log lines safely.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls the log until pattern matches or the timeout passes.
-func (b *syncBuffer) waitFor(t *testing.T, pattern *regexp.Regexp, timeout time.Duration) []string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if m := pattern.FindStringSubmatch(b.String()); m != nil {
-			return m
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no log line matching %s within %s; log:\n%s", pattern, timeout, b.String())
-	return nil
-}
 
 // servingURL reads the start line in either log format.
 var servingURL = regexp.MustCompile(`"?msg"?[=:]"?serving\b.*?"?url"?[=:]"?(http://[^"\s]+)`)
@@ -52,16 +21,16 @@ var servingURL = regexp.MustCompile(`"?msg"?[=:]"?serving\b.*?"?url"?[=:]"?(http
 // startBrisk runs `brisk serve` in-process on a free loopback port, exactly
 // as main wires it, and returns its base URL and log. It is stopped as by
 // SIGTERM when the test ends, and must then exit 0.
-func startBrisk(t *testing.T, args ...string) (baseURL string, log *syncBuffer) {
+func startBrisk(t *testing.T, args ...string) (baseURL string, log *testkit.Log) {
 	t.Helper()
 	return startRun(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
 }
 
 // startRun is startBrisk with the whole command line.
-func startRun(t *testing.T, full []string) (baseURL string, log *syncBuffer) {
+func startRun(t *testing.T, full []string) (baseURL string, log *testkit.Log) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log = &syncBuffer{}
+	log = &testkit.Log{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, full, io.Discard, log) }()
 	t.Cleanup(func() {
@@ -75,7 +44,7 @@ func startRun(t *testing.T, full []string) (baseURL string, log *syncBuffer) {
 			t.Error("brisk did not stop within 10s of the stop signal")
 		}
 	})
-	return log.waitFor(t, servingURL, 10*time.Second)[1], log
+	return log.WaitFor(t, servingURL, 10*time.Second)[1], log
 }
 
 // `go run ./cmd/brisk` with no arguments serves the demo.

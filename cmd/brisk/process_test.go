@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // builds holds one build per package, shared by the tests of a run.
@@ -56,14 +58,14 @@ func briskBinary(t *testing.T) string { return goBuild(t, ".", "brisk") }
 // proc is a brisk process started by a test.
 type proc struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testkit.Log
 	done chan error
 	url  string
 }
 
 func startProcess(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{log: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{log: &testkit.Log{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(briskBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "BRISK_ENCODINGS=gzip")
 	stderr, err := p.cmd.StderrPipe()
@@ -83,7 +85,7 @@ func startProcess(t *testing.T, args ...string) *proc {
 			<-p.done
 		}
 	})
-	p.url = p.log.waitFor(t, servingURL, 10*time.Second)[1]
+	p.url = p.log.WaitFor(t, servingURL, 10*time.Second)[1]
 	return p
 }
 

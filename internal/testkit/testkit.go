@@ -2,9 +2,12 @@
 package testkit
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,4 +61,35 @@ func RequireTool(tb testing.TB, name string) string {
 	}
 	tb.Skipf("%s not installed: %v", name, err)
 	return ""
+}
+
+// Log collects the log lines of code running in other goroutines (a
+// server, a background encode) safely, for a test to read while they run.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// WaitFor polls the log until pattern matches or the timeout passes, and
+// returns the match and its groups.
+func (l *Log) WaitFor(tb testing.TB, pattern *regexp.Regexp, timeout time.Duration) []string {
+	tb.Helper()
+	var m []string
+	Eventually(tb, timeout, "a log line matching "+pattern.String(), func() bool {
+		m = pattern.FindStringSubmatch(l.String())
+		return m != nil
+	})
+	return m
 }
