@@ -158,8 +158,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 			s.log.Debug("set write deadline", "err", err)
 		}
 	}
-	w.WriteHeader(status)
-	if err := writeBody(w, data, file, start, end); err != nil {
+	if err := writeBody(w, r, status, data, file, start, end); err != nil {
 		// The client went away; the status is already sent.
 		s.log.Debug("write body", "path", a.Path, "err", err)
 	}
@@ -182,14 +181,15 @@ func awaitSidecars(r *http.Request, arriving <-chan struct{}) {
 	}
 }
 
-// writeBody sends bytes [start, end) of the representation: from memory in
-// one write, or from its file, which net/http hands to sendfile when the
+// writeBody sends the status line and head, then bytes [start, end) of
+// the representation: from memory with the head in one system call where
+// it can, or from its file, which net/http hands to sendfile when the
 // writer is a plain connection.
-func writeBody(w io.Writer, data []byte, file fs.File, start, end int64) error {
+func writeBody(w http.ResponseWriter, r *http.Request, status int, data []byte, file fs.File, start, end int64) error {
 	if file == nil {
-		_, err := w.Write(data[start:end])
-		return err
+		return sendInOneWrite(w, r, status, data[start:end])
 	}
+	w.WriteHeader(status)
 	if start > 0 {
 		seeker, ok := file.(io.Seeker)
 		if !ok {

@@ -136,14 +136,20 @@ func newDrainListener(ln *net.TCPListener) *drainListener {
 }
 
 func (l *drainListener) Accept() (net.Conn, error) {
-	c, err := l.TCPListener.Accept()
-	if err == nil || !l.draining.Load() {
-		return c, err
+	c, err := l.TCPListener.AcceptTCP()
+	if err == nil {
+		return &oneWriteConn{TCPConn: c}, nil
+	}
+	if !l.draining.Load() {
+		return nil, err
 	}
 	// The socket is shut: pass on what drain took from the queue, then
 	// hold the accept loop until Shutdown closes the listener, so that
 	// http.Server reports a clean shutdown.
 	if c, ok := <-l.handoff; ok {
+		if tcp, ok := c.(*net.TCPConn); ok {
+			return &oneWriteConn{TCPConn: tcp}, nil
+		}
 		return c, nil
 	}
 	l.handOnce.Do(func() { close(l.handedOver) })

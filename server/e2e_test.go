@@ -2,16 +2,19 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/brisk-server/brisk/compress"
 )
@@ -188,4 +191,55 @@ func TestEndToEndFraming(t *testing.T) {
 	if again.StatusCode != http.StatusNotModified || len(b) != 0 {
 		t.Errorf("revalidation: status %d with %d bytes, want 304 and none", again.StatusCode, len(b))
 	}
+}
+
+// Responses whose head and body leave in one write (oneWriteConn) arrive
+// whole, in order, on one keep-alive connection, whatever their size,
+// between responses sent from disk and revalidations.
+func TestOneWriteResponsesOnKeepAlive(t *testing.T) {
+	files := fstest.MapFS{}
+	sizes := []int{100, 3 << 10, 4 << 10, 6 << 10, 16 << 10, 64 << 10, 300 << 10}
+	for _, n := range sizes {
+		files[fmt.Sprintf("f%d.bin", n)] = &fstest.MapFile{Data: randomish(n)}
+	}
+	store, err := compress.Open(files, compress.Config{MemoryBudget: 200 << 10}) // the largest stays on disk
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, store)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for round := range 3 {
+		for _, n := range sizes {
+			name := fmt.Sprintf("f%d.bin", n)
+			fmt.Fprintf(conn, "GET /%s HTTP/1.1\r\nHost: x\r\n\r\n", name)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("round %d, %s: %v", round, name, err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || !bytes.Equal(got, files[name].Data) || resp.ContentLength != int64(n) {
+				t.Fatalf("round %d, %s: %d bytes (Content-Length %d), want %d: %v", round, name, len(got), resp.ContentLength, n, err)
+			}
+			fmt.Fprintf(conn, "GET /%s HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n", name, resp.Header.Get("Etag"))
+			if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusNotModified {
+				t.Fatalf("round %d, %s revalidated: %v %v", round, name, resp, err)
+			}
+		}
+	}
+}
+
+// randomish returns n bytes that no coding shrinks.
+func randomish(n int) []byte {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }

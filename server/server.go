@@ -122,6 +122,7 @@ func New(cfg Config) *Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         s.conns.track,
+		ConnContext:       connContext,
 	}
 	return s
 }

@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// oneWriteConn lets a response from memory leave in one system call.
+// net/http writes a response's head into a 4 KiB buffer, so a body of more
+// than about 4 KiB goes out in two writes at least: the buffer, then the
+// rest. Each is a system call, and on a fast link a packet and a wake-up
+// of the client: for JS glue and CSS, 4 to 64 KiB, that doubles the cost
+// of a response. While a handler holds the connection, writes collect
+// here, and release sends them with one writev.
+type oneWriteConn struct {
+	*net.TCPConn
+	holding bool
+	body    []byte      // the handler's body: its bytes stay put, so they are kept by reference
+	pending net.Buffers // what to send on release
+	scratch *[]byte     // copies of net/http's own buffers, which it reuses
+}
+
+// ReadFrom keeps sendfile for bodies sent from disk (net/http looks for
+// it on the connection), never while holding.
+func (c *oneWriteConn) ReadFrom(r io.Reader) (int64, error) { return c.TCPConn.ReadFrom(r) }
+
+func (c *oneWriteConn) Write(p []byte) (int, error) {
+	if !c.holding {
+		return c.TCPConn.Write(p)
+	}
+	if n := len(p); n > 0 && n <= len(c.body) && &p[0] == &c.body[len(c.body)-n] {
+		c.pending = append(c.pending, p) // the body's tail, written straight through
+		return n, nil
+	}
+	if c.scratch == nil {
+		c.scratch = scratchPool.Get().(*[]byte)
+	}
+	start := len(*c.scratch)
+	if start+len(p) > cap(*c.scratch) {
+		// More than net/http buffers around a body: send what is held.
+		if err := c.flushHeld(); err != nil {
+			return 0, err
+		}
+		return c.TCPConn.Write(p)
+	}
+	*c.scratch = append(*c.scratch, p...)
+	c.pending = append(c.pending, (*c.scratch)[start:])
+	return len(p), nil
+}
+
+// hold starts collecting the writes of a response whose body is body.
+func (c *oneWriteConn) hold(body []byte) {
+	c.holding, c.body = true, body
+}
+
+// release sends what was collected, in one system call.
+func (c *oneWriteConn) release() error {
+	err := c.flushHeld()
+	c.holding, c.body = false, nil
+	if c.scratch != nil {
+		*c.scratch = (*c.scratch)[:0]
+		scratchPool.Put(c.scratch)
+		c.scratch = nil
+	}
+	return err
+}
+
+func (c *oneWriteConn) flushHeld() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	bufs := c.pending
+	_, err := bufs.WriteTo(c.TCPConn)
+	clear(c.pending)
+	c.pending = c.pending[:0]
+	if c.scratch != nil {
+		*c.scratch = (*c.scratch)[:0]
+	}
+	return err
+}
+
+// scratchPool holds room for what net/http buffers around one body: its
+// 4 KiB connection buffer, flushed before the body and after it.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// connKey finds a request's oneWriteConn in its context.
+type connKey struct{}
+
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if oc, ok := c.(*oneWriteConn); ok {
+		return context.WithValue(ctx, connKey{}, oc)
+	}
+	return ctx
+}
+
+// sendInOneWrite writes a response's head and body from memory with one
+// system call where the connection allows it, and with net/http's writes
+// otherwise.
+func sendInOneWrite(w http.ResponseWriter, r *http.Request, status int, body []byte) error {
+	oc, _ := r.Context().Value(connKey{}).(*oneWriteConn)
+	if oc == nil || r.ProtoMajor != 1 || len(body) < minOneWrite {
+		w.WriteHeader(status)
+		_, err := w.Write(body)
+		return err
+	}
+	oc.hold(body)
+	w.WriteHeader(status)
+	_, err := w.Write(body)
+	if f, ok := w.(http.Flusher); ok && err == nil {
+		f.Flush()
+	}
+	if rerr := oc.release(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// minOneWrite is the smallest body worth holding for: below it, head and
+// body fit net/http's buffer and leave in one write anyway.
+const minOneWrite = 3 << 10
