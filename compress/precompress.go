@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -183,7 +184,10 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 	r.Source = "sidecar"
 	if !fromSidecar {
 		r.Source = "encoded"
-		if out, err = j.coding.Encode(encodeCtx, src); err != nil {
+		began := time.Now()
+		out, err = j.coding.Encode(encodeCtx, src)
+		s.countEncode(bits.TrailingZeros32(j.bit), time.Since(began))
+		if err != nil {
 			r.Err = err
 			if encodeCtx.Err() != nil {
 				s.log.Debug("encode cancelled", "path", j.asset.Path, "coding", j.coding.Name)

@@ -81,6 +81,7 @@ type Store struct {
 	changed    chan struct{}
 	budget     *budget
 	spill      spillDir
+	counters   []codingCounters // by index in cfg.Codings
 }
 
 type pathHistory struct {
@@ -136,6 +137,7 @@ func newStore(cfg Config) *Store {
 		cfg: cfg, log: log, history: map[string]*pathHistory{},
 		sem: make(chan struct{}, cfg.Workers), changed: make(chan struct{}),
 		budget: newBudget(cfg.MemoryBudget), spill: spillDir{dir: cfg.CacheDir},
+		counters: make([]codingCounters, len(cfg.Codings)),
 	}
 }
 
@@ -172,7 +174,12 @@ func (s *Store) Changed() <-chan struct{} {
 // replaced or dropped (stopping their encodes, releasing their memory),
 // notes rewritten paths and wakes Changed waiters. The caller holds scanMu.
 func (s *Store) publish(next *Snapshot) {
-	prev := s.current.Swap(next)
+	prev := s.current.Load()
+	next.generation = 1
+	if prev != nil {
+		next.generation = prev.generation + 1
+	}
+	s.current.Store(next)
 	if prev != nil {
 		for name, a := range prev.assets {
 			if next.assets[name] != a {
