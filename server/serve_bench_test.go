@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -27,8 +28,10 @@ func (w *discardWriter) Write(b []byte) (int, error) { w.n += len(b); return len
 func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
 // BenchmarkServe measures the hot path, from routing to the last byte,
-// for what brisk exists for: a large br wasm, a small br page, and a 304.
-// Compare runs with benchstat; allocations are the figure to keep at 0.
+// for what brisk exists for: a large br wasm, a small br page, and a 304;
+// then the same with metrics on (metrics/...) and with the access log on,
+// as text to io.Discard (access-log/...). Compare runs with benchstat;
+// allocations are the figure to keep at 0 with the access log off.
 func BenchmarkServe(b *testing.B) {
 	codings, _ := compress.NewCodings("br,zstd,gzip", compress.Fast)
 	store, err := compress.Open(fstest.MapFS{
@@ -39,9 +42,20 @@ func BenchmarkServe(b *testing.B) {
 		b.Fatal(err)
 	}
 	store.Precompress(context.Background())
-	srv := New(Config{Source: store})
-	etag := do(b, srv, "GET", "/pkg/app_bg.wasm", "Accept-Encoding", "br").Header.Get("Etag")
+	etag := do(b, New(Config{Source: store}), "GET", "/pkg/app_bg.wasm", "Accept-Encoding", "br").Header.Get("Etag")
+	for _, mode := range []struct {
+		prefix string
+		cfg    Config
+	}{
+		{"", Config{Source: store}},
+		{"metrics/", Config{Source: store, Metrics: true}},
+		{"access-log/", Config{Source: store, AccessLog: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}},
+	} {
+		benchmarkServe(b, New(mode.cfg), mode.prefix, etag)
+	}
+}
 
+func benchmarkServe(b *testing.B, srv *Server, prefix, etag string) {
 	for _, bc := range []struct {
 		name, target string
 		header       []string
@@ -51,7 +65,7 @@ func BenchmarkServe(b *testing.B) {
 		{"html-br", "/index.html", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, 200},
 		{"wasm-304", "/pkg/app_bg.wasm", []string{"Accept-Encoding", "gzip, deflate, br, zstd", "If-None-Match", etag}, 304},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
+		b.Run(prefix+bc.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", bc.target, nil)
 			for i := 0; i < len(bc.header); i += 2 {
 				req.Header.Set(bc.header[i], bc.header[i+1])

@@ -169,6 +169,11 @@ func TestUsageErrors(t *testing.T) {
 		{"spa with upstream", []string{"serve", "--spa", "--upstream", "http://x"}, nil, "exclude each other"},
 		{"bad base path", []string{"serve", "--base-path", "app?x"}, nil, "--base-path"},
 		{"bad cache rule", []string{"serve", "--cache-control", "*.wasm"}, nil, "want GLOB=VALUE"},
+		{"header rule for a header brisk owns", []string{"serve", "--header", "*.wasm=Content-Type: text/plain"}, nil, "brisk sets Content-Type itself"},
+		{"header rule without a value", []string{"serve", "--header", "*=X-Frame-Options"}, nil, "want GLOB=Name: value"},
+		{"bad header rule in the environment", []string{"serve"}, map[string]string{"BRISK_HEADER": "*=X-A: 1\n*=Vary: Cookie"}, "BRISK_HEADER"},
+		{"not-found outside the root", []string{"serve", "--not-found", "../404.html"}, nil, "--not-found"},
+		{"bad metrics address", []string{"serve", "--metrics-addr", "nonsense"}, nil, "--metrics-addr"},
 		{"no target/site for an SSR app", []string{"serve", "--upstream", "http://127.0.0.1:1"}, nil, "target/site"},
 	}
 	if os.Geteuid() != 0 { // root reads any directory
