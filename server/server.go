@@ -99,13 +99,17 @@ type Server struct {
 
 // Timeouts that keep slow or idle clients from pinning connections. There
 // is no overall write timeout, since a multi-megabyte wasm on a slow link
-// may take minutes; each asset response gets a deadline from its size.
+// may take minutes; each asset response gets a deadline from its size:
+// writeBase plus a second per slowestClient bytes (variables for tests).
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
-	writeBase         = 30 * time.Second
-	slowestClient     = 16 << 10 // bytes per second a client must sustain
+)
+
+var (
+	writeBase     = 30 * time.Second
+	slowestClient = int64(16 << 10) // bytes per second a client must sustain
 )
 
 // New builds a Server; it does not listen until Serve.
