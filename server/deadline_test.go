@@ -20,7 +20,7 @@ import (
 func TestSlowReaderCutAtWriteDeadline(t *testing.T) {
 	defer func(base time.Duration, rate int64) { writeBase, slowestClient = base, rate }(writeBase, slowestClient)
 	writeBase, slowestClient = 500*time.Millisecond, 1<<40 // the deadline: 500 ms whatever the size
-	big := make([]byte, 16<<20)                             // far more than socket buffers hold
+	big := make([]byte, 16<<20)                            // far more than socket buffers hold
 	store, err := compress.Open(fstest.MapFS{"big.wasm": {Data: big}}, compress.Config{})
 	if err != nil {
 		t.Fatal(err)

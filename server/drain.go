@@ -126,15 +126,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // treats as "start the machine again".
 type drainListener struct {
 	*net.TCPListener
-	log        *slog.Logger
-	starved    atomic.Bool // accepting fails for want of file descriptors
-	draining   atomic.Bool
-	handoff    chan net.Conn // queued connections, taken while stopping
-	handedOver chan struct{} // closed once Accept has returned all of them
-	handOnce   sync.Once
-	closed     chan struct{}
-	closeOnce  sync.Once
-	drainOnce  sync.Once
+	log *slog.Logger
+	// See noteStarvation; used by the accept loop only.
+	starved, announced bool
+	saidStarved        time.Time
+	draining           atomic.Bool
+	handoff            chan net.Conn // queued connections, taken while stopping
+	handedOver         chan struct{} // closed once Accept has returned all of them
+	handOnce           sync.Once
+	closed             chan struct{}
+	closeOnce          sync.Once
+	drainOnce          sync.Once
 }
 
 func newDrainListener(ln *net.TCPListener, log *slog.Logger) *drainListener {
@@ -167,19 +169,26 @@ func (l *drainListener) Accept() (net.Conn, error) {
 	return nil, net.ErrClosed
 }
 
-// noteStarvation logs once when accepting starts failing for want of file
-// descriptors, and once when it works again. Meanwhile the listener stays
-// open: http.Server retries such errors after a pause (growing to a
-// second), new connections wait in the kernel's queue, and brisk serves
-// them as soon as descriptors are freed.
+// noteStarvation logs when accepting starts failing for want of file
+// descriptors, and when it works again: at most once a minute, since
+// accept flaps while descriptors are freed one by one. Meanwhile the
+// listener stays open: http.Server retries such errors after a pause
+// (growing to a second), new connections wait in the kernel's queue, and
+// brisk serves them as soon as descriptors are freed. Only the accept
+// loop calls it.
 func (l *drainListener) noteStarvation(err error) {
+	starved := errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 	switch {
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
-		if l.starved.CompareAndSwap(false, true) {
+	case starved && !l.starved:
+		l.starved = true
+		if now := time.Now(); now.Sub(l.saidStarved) > time.Minute {
+			l.saidStarved, l.announced = now, true
 			l.log.Warn("out of file descriptors: new connections wait until some are freed", "err", err)
 		}
-	case err == nil:
-		if l.starved.CompareAndSwap(true, false) {
+	case err == nil && l.starved:
+		l.starved = false
+		if l.announced {
+			l.announced = false
 			l.log.Info("accepting connections again")
 		}
 	}

@@ -18,7 +18,7 @@ import (
 // once page.txt points there, only the file API (os.Root) can tell.
 type swapSite struct {
 	root, link, inside, outside string
-	insideData, outsideData   []byte
+	insideData, outsideData     []byte
 }
 
 func newSwapSite(t *testing.T) *swapSite {
