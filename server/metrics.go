@@ -151,7 +151,7 @@ func (p promText) sample(name string, value float64, labels ...string) {
 		p.w.WriteByte('}')
 	}
 	p.w.WriteByte(' ')
-	p.w.WriteString(strconv.FormatFloat(value, 'g', -1, 64))
+	p.w.WriteString(strconv.FormatFloat(value, 'f', -1, 64))
 	p.w.WriteByte('\n')
 }
 
@@ -195,7 +195,7 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 		cumulative += m.upstreamTimes[i].Load()
 		le := "+Inf"
 		if i < len(upstreamBuckets) {
-			le = strconv.FormatFloat(upstreamBuckets[i].Seconds(), 'g', -1, 64)
+			le = strconv.FormatFloat(upstreamBuckets[i].Seconds(), 'f', -1, 64)
 		}
 		p.sample("brisk_upstream_request_duration_seconds_bucket", float64(cumulative), "le", le)
 	}
