@@ -100,21 +100,23 @@ func (l *soakLedger) checkRange(name string, part []byte) {
 }
 
 // 60 s at full load with a mix of requests while the site is rebuilt every
-// 2 s: no errors, no torn bodies, and memory at 60 s within 10 % of
-// memory at 10 s. Rebuilds every 2 s are the development loop, which is
-// what --dev is for. With the production levels as well, brotli 11 starts
-// over on every rebuild and never finishes; there the memory bound is
-// looser: Go's collector settles on a heap twice the live one only after
-// some 25 s of that churn, while the live heap stays flat.
+// 2 s: no errors, no torn bodies, and memory late in the run within 10 %
+// of memory early in it. Rebuilds every 2 s are the development loop,
+// which is what --dev is for. The production levels get the same run,
+// where brotli 11 starts over on every rebuild and holds 25 MB while it
+// runs: the collector's heap goal keeps rising for some 30 s, by up to
+// 16 % between the two halves in the runs measured, with a flat live
+// heap; there the bound only catches a leak (the pooled brotli writers
+// tripled RSS in a minute).
 func TestHardeningSoak(t *testing.T) {
 	requireHardening(t)
 	t.Run("dev", func(t *testing.T) { soak(t, []string{"--dev"}, server.InjectLiveReload, 1.10) })
-	t.Run("production levels", func(t *testing.T) { soak(t, nil, nil, 2) })
+	t.Run("production levels", func(t *testing.T) { soak(t, nil, nil, 1.5) })
 }
 
 // soak runs brisk with extra flags; transform is what it does to a file's
-// bytes (dev mode's live-reload script); RSS at 60 s may be at most
-// maxGrowth times RSS at 10 s.
+// bytes (dev mode's live-reload script); maxGrowth bounds RSS late in the
+// run against RSS early in it.
 func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, maxGrowth float64) {
 	const duration, rebuildEvery, workers = 60 * time.Second, 2 * time.Second, 8
 	dir := t.TempDir()
@@ -253,11 +255,13 @@ func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, m
 	wg.Wait()
 	t.Logf("%d requests in %s (%.0f/s) by %d clients, %d versions of the site; by kind: %v",
 		total.Load(), duration, float64(total.Load())/duration.Seconds(), workers, versions, l.counts)
-	// RSS at T is the median of the samples over the 4 s up to T, so that
-	// the moment of the last collection does not decide the figure.
-	rssAt := func(sec int) int64 {
+	// A single sample of RSS swings by some ±9 % with the collector's
+	// phase (a 3-minute run stayed between 37 and 44 MB with no trend),
+	// so memory growth is judged on medians of four samples a second:
+	// over the 25 s from 10 s on, and over the last 25 s.
+	median := func(fromQ, toQ int) int64 {
 		var window []int64
-		for q := 4*sec - 15; q <= 4*sec; q++ {
+		for q := fromQ; q <= toQ; q++ {
 			if v, ok := rss[q]; ok {
 				window = append(window, v)
 			}
@@ -270,21 +274,21 @@ func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, m
 	}
 	var series []string
 	for sec := 5; sec <= 60; sec += 5 {
-		series = append(series, fmt.Sprintf("%d s %.0f", sec, float64(rssAt(sec))/1024))
+		series = append(series, fmt.Sprintf("%d s %.0f", sec, float64(median(4*sec-3, 4*sec))/1024))
 	}
-	rss10, rss60 := rssAt(10), rssAt(60)
-	t.Logf("errors %d, torn bodies %d; brisk RSS at 10 s %s, at 60 s %s (%+.1f%%); every 5 s (MB): %s",
-		l.errors.Load(), l.torn.Load(), mb(rss10), mb(rss60), 100*(float64(rss60)/float64(rss10)-1), strings.Join(series, ", "))
+	early, late := median(40, 139), median(140, 240)
+	t.Logf("errors %d, torn bodies %d; brisk RSS (median) %s over 10-35 s, %s over 35-60 s (%+.1f%%); every 5 s (MB): %s",
+		l.errors.Load(), l.torn.Load(), mb(early), mb(late), 100*(float64(late)/float64(early)-1), strings.Join(series, ", "))
 	for _, p := range l.problems {
 		t.Log(p)
 	}
 	if l.errors.Load() != 0 || l.torn.Load() != 0 {
 		t.Errorf("%d errors, %d torn bodies", l.errors.Load(), l.torn.Load())
 	}
-	if rss10 == 0 || rss60 == 0 {
+	if early == 0 || late == 0 {
 		t.Fatalf("RSS not sampled: %v", rss)
 	}
-	if float64(rss60) > maxGrowth*float64(rss10) {
-		t.Errorf("RSS grew from %s at 10 s to %s at 60 s, more than %.0f %%", mb(rss10), mb(rss60), 100*(maxGrowth-1))
+	if float64(late) > maxGrowth*float64(early) {
+		t.Errorf("RSS grew from %s to %s, more than %.0f %%", mb(early), mb(late), 100*(maxGrowth-1))
 	}
 }
