@@ -11,6 +11,7 @@
 //	go run . -wasm /tmp/realwasm/automerge-automerge-wasm/automerge_wasm_bg.wasm
 //	go run . -servers brisk,nginx -rounds 5 -duration 10s
 //	go run . -servers brisk,nginx,nginx-1w -rounds 0 -cold 61 -wasm-size 4194304   # cold starts only
+//	go run . -servers brisk -rounds 0 -cold 61 -baseline ../../brisk-main          # A/B of two builds
 //
 // It builds brisk as the Dockerfile does, writes a site of index.html (2 KB),
 // pkg/app.js (30 KB) and pkg/app_bg.wasm into a temporary directory and runs
@@ -81,6 +82,8 @@ func run() int {
 	wasmSize := flag.Int("wasm-size", syntheticWasmSize, "size in bytes of the synthetic wasm, without -wasm")
 	serverList := flag.String("servers", strings.Join(defaultPeers, ","), "servers to compare, in this order (also: nginx-1w, nginx with one worker)")
 	timeout := flag.Duration("timeout", 6*time.Minute, "bound on the whole command, install and build included")
+	baseline := flag.String("baseline", "", "`directory` of another brisk checkout, built and measured as brisk-base beside brisk (a paired A/B of two builds)")
+	briskArgs := flag.String("brisk-args", "", "extra serve `flags` for brisk (not brisk-base), split on spaces, e.g. \"--metrics-addr 127.0.0.1:0\"")
 	flag.Parse()
 	names, err := parseServers(*serverList)
 	if err == nil && (flag.NArg() > 0 || *rounds < 0 || *cold < 1 || *wasmSize < 1024 || *duration < time.Second || *duration%time.Second != 0 || *timeout <= 0) {
@@ -102,6 +105,7 @@ func run() int {
 	b := &bench{
 		start: time.Now(), loadBefore: loadAvg(), command: commandLine(),
 		duration: *duration, rounds: *rounds, coldRuns: *cold, wasmSize: *wasmSize,
+		baseline: *baseline, briskArgs: strings.Fields(*briskArgs),
 	}
 	err = b.run(ctx, names, *install, *wasmFile)
 	started.stopAll()
@@ -153,7 +157,9 @@ type bench struct {
 	duration              time.Duration
 	rounds                int
 	coldRuns              int
-	wasmSize              int // of the synthetic module
+	wasmSize              int      // of the synthetic module
+	baseline              string   // -baseline: a second checkout to build
+	briskArgs             []string // -brisk-args
 	wrk                   string
 	site                  *site
 	peers                 []*peer
@@ -199,7 +205,19 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 		return err
 	}
 	var skipped []string
-	b.peers, skipped = findPeers(ctx, names, brisk, b.site)
+	b.peers, skipped = findPeers(ctx, names, brisk, b.briskArgs, b.site)
+	if b.baseline != "" {
+		base := filepath.Join(tmp, "brisk-base")
+		logf("building brisk-base from %s", b.baseline)
+		if err := buildBrisk(ctx, b.baseline, base); err != nil {
+			return err
+		}
+		p := briskPeer(ctx, "brisk-base", base, b.baseline, nil, b.site)
+		p.runs = map[string][]wrkResult{}
+		// Right after brisk, so that each round measures the two in turn.
+		i := slices.IndexFunc(b.peers, func(p *peer) bool { return p.name == "brisk" }) + 1
+		b.peers = slices.Insert(b.peers, i, p)
+	}
 	b.skipped = append(skipped, b.skipped...)
 	for _, s := range b.skipped {
 		logf("skipped %s", s)

@@ -74,13 +74,13 @@ func (p *peer) note(format string, args ...any) {
 
 // findPeers returns the requested servers that can run here, and for each
 // missing one why it was skipped.
-func findPeers(ctx context.Context, names []string, brisk string, s *site) (found []*peer, skipped []string) {
+func findPeers(ctx context.Context, names []string, brisk string, briskArgs []string, s *site) (found []*peer, skipped []string) {
 	for _, name := range names {
 		var p *peer
 		var why string
 		switch name {
 		case "brisk":
-			p = briskPeer(ctx, brisk, s)
+			p = briskPeer(ctx, "brisk", brisk, ".", briskArgs, s)
 		case "nginx":
 			p, why = nginxPeer(ctx, s, "auto")
 		case "nginx-1w":
@@ -100,32 +100,44 @@ func findPeers(ctx context.Context, names []string, brisk string, s *site) (foun
 	return found, skipped
 }
 
-func briskPeer(ctx context.Context, bin string, s *site) *peer {
+// briskPeer runs the brisk binary bin, built from the checkout at src,
+// with extra serve flags.
+func briskPeer(ctx context.Context, name, bin, src string, extra []string, s *site) *peer {
 	v, _ := exec.CommandContext(ctx, bin, "version").Output()
 	version := strings.TrimPrefix(strings.TrimSpace(string(v)), "brisk ")
-	if commit := gitCommit(ctx); commit != "" {
+	if commit := gitCommit(ctx, src); commit != "" {
 		version += " (commit " + commit + ")"
 	}
+	config := "`brisk serve --addr 127.0.0.1:P --watch=false --log-level warn SITE`, sidecars and manifest from `brisk precompress`"
+	if len(extra) > 0 {
+		config += "; with " + strings.Join(extra, " ")
+	}
 	return &peer{
-		name: "brisk", bin: bin, version: version,
-		config: "`brisk serve --addr 127.0.0.1:P --watch=false --log-level warn SITE`, sidecars and manifest from `brisk precompress`",
+		name: name, bin: bin, version: version, config: config,
 		prepare: func(dir string, port int) ([]string, []string, error) {
-			return []string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--watch=false", "--log-level", "warn", s.root}, nil, nil
+			args := []string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--watch=false", "--log-level", "warn"}
+			return append(append(args, extra...), s.root), nil, nil
 		},
 	}
 }
 
-// gitCommit names the source brisk was built from; "+dirty" marks changes
-// to tracked files, since a table from a modified tree is not reproducible
-// from the commit alone. diff-index is read-only (unlike status, it does
-// not refresh the index), as a benchmark must not touch the repository.
-func gitCommit(ctx context.Context) string {
-	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
+// gitCommit names the source brisk was built from, the checkout at dir;
+// "+dirty" marks changes to tracked files, since a table from a modified
+// tree is not reproducible from the commit alone. diff-index is read-only
+// (unlike status, it does not refresh the index), as a benchmark must not
+// touch the repository.
+func gitCommit(ctx context.Context, dir string) string {
+	git := func(args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = dir
+		return cmd
+	}
+	out, err := git("rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return ""
 	}
 	commit := strings.TrimSpace(string(out))
-	if exec.CommandContext(ctx, "git", "diff-index", "--quiet", "HEAD", "--").Run() != nil {
+	if git("diff-index", "--quiet", "HEAD", "--").Run() != nil {
 		commit += "+dirty"
 	}
 	return commit

@@ -152,27 +152,40 @@ func NewCodings(list string, level Level) ([]*Coding, error) {
 }
 
 func brotliCoding(level Level) *Coding {
-	// Quality 11 with a 16 MiB window gives the same stream as
-	// `brotli -q 11 -w 24`; every browser decodes windows up to 16 MiB.
-	opts := brotli.WriterOptions{Quality: 11, LGWin: 24}
+	// Quality 11 with the smallest window that holds the file, at most
+	// 16 MiB: byte for byte what `brotli -q 11 FILE` produces, and what
+	// every browser decodes. The encoder's tables grow with its window
+	// (180 MB at 16 MiB, whatever the input), so a window fitted to the
+	// file keeps an encode's memory in proportion to it. For the same
+	// reason writers are not pooled: a pool would keep the largest alive.
+	quality, maxLGWin := 11, 24
 	if level == Fast {
-		opts = brotli.WriterOptions{Quality: 5, LGWin: 22}
+		quality, maxLGWin = 5, 22
 	}
-	pool := sync.Pool{New: func() any { return brotli.NewWriterOptions(nil, opts) }}
 	return &Coding{
 		Name:   "br",
 		Suffix: ".br",
 		cost:   3,
 		encode: func(ctx context.Context, src []byte) ([]byte, error) {
-			w := pool.Get().(*brotli.Writer)
-			defer pool.Put(w)
-			return encodeInChunks(ctx, w, src)
+			opts := brotli.WriterOptions{Quality: quality, LGWin: min(brotliWindowFor(len(src)), maxLGWin)}
+			return encodeInChunks(ctx, brotli.NewWriterOptions(nil, opts), src)
 		},
 		// go-brrr decodes about 1.7 times as fast as andybalholm/brotli
 		// (a 1.8 MB wasm: 15 ms against 26 ms), which is what a cold
 		// start waits for when it checks a brotli sidecar.
 		reader: func(enc io.Reader) (io.ReadCloser, error) { return brrr.NewReader(enc), nil },
 	}
+}
+
+// brotliWindowFor is the window the brotli CLI takes for a file of n bytes
+// when not told: the smallest (from 2^10) whose reach, 2^lgwin - 16 bytes,
+// covers the file, at most 2^24.
+func brotliWindowFor(n int) int {
+	lgwin := 10
+	for lgwin < 24 && (1<<lgwin)-16 < n {
+		lgwin++
+	}
+	return lgwin
 }
 
 func zstdCoding(level Level) *Coding {
@@ -185,6 +198,7 @@ func zstdCoding(level Level) *Coding {
 	encoder := sync.OnceValues(func() (*zstd.Encoder, error) {
 		return zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(encLevel),
+			zstd.WithEncoderConcurrency(1),
 			zstd.WithWindowSize(MaxZstdWindow))
 	})
 	return &Coding{

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -165,5 +168,58 @@ func TestZstdWindowAtMost8MB(t *testing.T) {
 	}
 	if !bytes.Equal(got, in) {
 		t.Fatal("zstd CLI decoded different data")
+	}
+}
+
+// Brotli at quality 11 allocates tables in proportion to its window, so
+// the window must fit the input, as the brotli CLI's own default does:
+// with a 16 MiB window, every encode took 180 MB whatever its size, and
+// the pooled writers kept it, which made a server that rebuilds grow
+// without bound. The output is then byte for byte `brotli -q 11`.
+func TestBrotliMemoryFitsTheInput(t *testing.T) {
+	c := brotliCoding(Best)
+	src := textLike(20_000, 3)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := c.Encode(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if took := after.TotalAlloc - before.TotalAlloc; took > 32<<20 {
+		t.Errorf("encoding 20 KB allocated %d MB", took>>20)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if kept := int64(after.HeapInuse) - int64(before.HeapInuse); kept > 8<<20 {
+		t.Errorf("%d MB still held after the encode", kept>>20)
+	}
+}
+
+// The window brotli uses is the one the CLI picks without -w: the
+// smallest that holds the file, at most 16 MiB; the bytes are the same.
+func TestBrotliMatchesTheCLI(t *testing.T) {
+	if raceEnabled {
+		t.Skip("brotli 11 is too slow under -race; .ci/run runs this test without it")
+	}
+	cli := testkit.RequireTool(t, "brotli")
+	for _, n := range []int{100, 1008, 1009, 70_000, 300_000} {
+		src := textLike(n, uint64(n))
+		// A file, not stdin: only knowing the size lets the CLI fit the
+		// window (from stdin it takes 16 MiB).
+		name := filepath.Join(t.TempDir(), "in")
+		if err := os.WriteFile(name, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, err := exec.Command(cli, "-q", "11", "-c", name).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := brotliCoding(Best).Encode(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: brisk's br (%d bytes) is not the CLI's (%d bytes)", n, len(got), len(want))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -221,7 +222,11 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 	r.Source = "sidecar"
 	if !fromSidecar {
 		r.Source = "encoded"
+		began := time.Now()
 		out, err = j.encode(encodeCtx, src)
+		if j.dict == nil {
+			s.countEncode(bits.TrailingZeros32(j.bit), time.Since(began))
+		}
 		switch {
 		case errors.Is(err, ErrWindowTooLarge):
 			s.log.Info("no delta: file too large for a dcz window", "path", j.asset.Path, "size", len(src))

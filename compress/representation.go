@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,9 +147,9 @@ type content struct {
 	mu       sync.Mutex
 	held     *charge // the budget charge for mem, if any
 	released bool
-	// spilled is a file of the store's cache directory that holds the
-	// bytes; it is removed once the content is released.
-	spilled string
+	// spilled is the file of the store's cache directory that holds the
+	// bytes, if any; it is removed once the content is released.
+	spilled *spilledFile
 }
 
 // inMemory makes content of bytes in memory, charged to a budget.
@@ -201,8 +200,8 @@ func (c *content) release() {
 	}
 	c.released = true
 	c.held.release()
-	if p := c.spilled; p != "" {
-		time.AfterFunc(spillGrace, func() { _ = os.Remove(p) })
+	if f := c.spilled; f != nil {
+		time.AfterFunc(spillGrace, f.remove)
 	}
 }
 

@@ -16,6 +16,9 @@ type Snapshot struct {
 	// sidecars maps a source file to the sidecar files found beside it,
 	// by coding name, with what stat said of them.
 	sidecars map[string]map[string]fs.FileInfo
+	// generation numbers the snapshots of a store from 1, in the order
+	// they were published.
+	generation uint64
 }
 
 // Lookup returns the asset at a slash-separated path relative to the root.

@@ -100,9 +100,10 @@ type Store struct {
 	spill      spillDir
 	// bg bounds work the store starts by itself (re-encoding a variant
 	// that failed its check); Close ends it.
-	bg     context.Context
-	stopBg context.CancelFunc
-	dicts  dictionaries
+	bg       context.Context
+	stopBg   context.CancelFunc
+	dicts    dictionaries
+	counters []codingCounters // by index in cfg.Codings
 }
 
 type pathHistory struct {
@@ -159,6 +160,7 @@ func newStore(cfg Config) *Store {
 		cfg: cfg, log: log, history: map[string]*pathHistory{}, bg: bg, stopBg: stopBg,
 		sem: make(chan struct{}, cfg.Workers), changed: make(chan struct{}),
 		budget: newBudget(cfg.MemoryBudget), spill: spillDir{dir: cfg.CacheDir},
+		counters: make([]codingCounters, len(cfg.Codings)),
 	}
 }
 
@@ -212,7 +214,12 @@ func (s *Store) Changed() <-chan struct{} {
 // replaced or dropped (stopping their encodes, releasing their memory),
 // notes rewritten paths and wakes Changed waiters. The caller holds scanMu.
 func (s *Store) publish(next *Snapshot) {
-	prev := s.current.Swap(next)
+	prev := s.current.Load()
+	next.generation = 1
+	if prev != nil {
+		next.generation = prev.generation + 1
+	}
+	s.current.Store(next)
 	s.keepReplaced(prev, next)
 	if prev != nil {
 		for name, a := range prev.assets {

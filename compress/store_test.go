@@ -219,3 +219,45 @@ func mustBytes(t *testing.T, r *Representation) []byte {
 	}
 	return b
 }
+
+// Stats follows the work: every variant pending at first, none once
+// precompressed, encode time counted per coding, and a new generation
+// for each snapshot a rescan publishes.
+func TestStats(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "app.js"), string(textLike(20_000, 1)))
+	mustWrite(t, filepath.Join(dir, "index.html"), string(textLike(3_000, 2)))
+	mustWrite(t, filepath.Join(dir, "tiny.css"), "body{}")
+	codings, _ := NewCodings("gzip,zstd", Fast)
+	s, err := OpenDir(dir, Config{Codings: codings, SettleAge: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := s.Stats()
+	if st.Generation != 1 || st.Files != 3 || len(st.Codings) != 2 {
+		t.Fatalf("before precompressing: %+v", st)
+	}
+	for _, c := range st.Codings {
+		if c.Pending != 2 || c.Encoded != 0 {
+			t.Errorf("%s before precompressing: %+v, want 2 pending (tiny.css is too small)", c.Name, c)
+		}
+	}
+	s.Precompress(context.Background())
+	for _, c := range s.Stats().Codings {
+		if c.Pending != 0 || c.Encoded != 2 || c.EncodeTime <= 0 {
+			t.Errorf("%s after precompressing: %+v, want 0 pending, 2 encoded, some time", c.Name, c)
+		}
+	}
+	mustWrite(t, filepath.Join(dir, "app.js"), string(textLike(20_000, 3)))
+	rescanUntilRead(t, s)
+	st = s.Stats()
+	if st.Generation != 2 {
+		t.Errorf("generation %d after one rebuild, want 2", st.Generation)
+	}
+	for _, c := range st.Codings {
+		if c.Pending != 1 {
+			t.Errorf("%s after app.js changed: %d pending, want 1", c.Name, c.Pending)
+		}
+	}
+}

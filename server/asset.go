@@ -45,15 +45,21 @@ func (s *Server) serveSite(w http.ResponseWriter, r *http.Request) error {
 		w.Header()["Allow"] = valAllow
 		return refuse(http.StatusMethodNotAllowed, nil)
 	}
-	return s.serveFile(w, r, snap, a)
+	return s.serveFile(w, r, snap, a, http.StatusOK)
 }
 
 // notFile answers a request that names no file of the site: the upstream
-// gets it, if there is one.
+// gets it, if there is one; otherwise a GET or HEAD that gets 404 gets the
+// not-found page, if the site has one.
 func (s *Server) notFile(w http.ResponseWriter, r *http.Request, status int) error {
 	if s.proxy != nil {
-		s.proxy.ServeHTTP(w, r)
-		return nil
+		return s.forward(w, r)
+	}
+	if status == http.StatusNotFound && s.cfg.NotFound != "" && readOnly(r.Method) {
+		snap := s.cfg.Source.Snapshot()
+		if page, ok := snap.Lookup(s.cfg.NotFound); ok {
+			return s.serveFile(w, r, snap, page, http.StatusNotFound)
+		}
 	}
 	return refuse(status, nil)
 }
@@ -69,8 +75,11 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 // serveFile answers a GET or HEAD of one asset in the order of net/http's
 // serveContent: choose the representation, evaluate the preconditions
 // against it, choose the range; only then write, headers first. A refusal
-// on the way has written nothing but Vary.
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compress.Snapshot, a *compress.Asset) error {
+// on the way has written nothing but Vary. With status 404 it sends the
+// not-found page: negotiated and compressed like any file, but without
+// preconditions, ranges or validators, which belong to a resource that
+// exists (RFC 9110 §13.2.1).
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compress.Snapshot, a *compress.Asset, status int) error {
 	if arriving := a.Arriving(); arriving != nil && r.Header["Accept-Encoding"] != nil {
 		awaitSidecars(r, arriving)
 	}
@@ -102,17 +111,20 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 		ah = s.headersFor(sc, a)
 		rh = ah.reps[rep.Tag]
 	}
-	switch checkPreconditions(r.Header, rh.etag[0], ah.lastMod) {
-	case condNotModified:
-		writeNotModified(w, ah, rh)
-		return nil
-	case condFailed:
-		return refuse(http.StatusPreconditionFailed, nil)
+	found := status == http.StatusOK
+	if found {
+		switch checkPreconditions(r.Header, rh.etag[0], ah.lastMod) {
+		case condNotModified:
+			writeNotModified(w, ah, rh)
+			return nil
+		case condFailed:
+			return refuse(http.StatusPreconditionFailed, nil)
+		}
 	}
 	// A delta is sent whole: a part of it is of no use to a client that
 	// needs all of it to decode any of it.
-	start, end, status := int64(0), rep.Size, http.StatusOK
-	if r.Method == http.MethodGet && r.Header["Range"] != nil && !delta && rangeApplies(r.Header, rh.etag[0], ah.lastMod) {
+	start, end := int64(0), rep.Size
+	if found && r.Method == http.MethodGet && r.Header["Range"] != nil && !delta && rangeApplies(r.Header, rh.etag[0], ah.lastMod) {
 		var res rangeResult
 		switch start, end, res = parseRange(r.Header.Get("Range"), rep.Size); res {
 		case rangePartial:
@@ -130,6 +142,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 	if r.Method == http.MethodGet {
 		var err error
 		if data, file, err = rep.Body(); err != nil {
+			if rep != &a.Identity {
+				// A variant that failed its check has left the asset
+				// by now (compress repairs it): choose again.
+				return s.serveFile(w, r, snap, a, status)
+			}
 			// The file changed under a manifest that vouched for it.
 			return refuse(http.StatusServiceUnavailable, fmt.Errorf("%s: %w", a.Path, err))
 		}
@@ -141,9 +158,12 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 		s.announceLinks(w, r, snap, a)
 	}
 	setRepresentationHeaders(h, ah, rh)
+	if found {
+		setValidators(h, ah, rh)
+	}
 	// Set by hand: net/http leaves it out when Content-Encoding is set,
 	// and browsers show download progress only with it.
-	if status == http.StatusOK {
+	if start == 0 && end == rep.Size {
 		h["Content-Length"] = rh.contentLength
 	} else {
 		h.Set("Content-Length", strconv.FormatInt(end-start, 10))
@@ -161,6 +181,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 	if err := writeBody(w, r, status, data, file, start, end); err != nil {
 		// The client went away; the status is already sent.
 		s.log.Debug("write body", "path", a.Path, "err", err)
+	} else if m := s.metrics; m != nil && rep.Coding != "" && end-start == rep.Size {
+		m.countSaved(rep.Coding, a.Identity.Size-rep.Size)
 	}
 	return nil
 }

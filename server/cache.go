@@ -42,17 +42,12 @@ type CachePolicy struct {
 
 // For returns the Cache-Control value for the file at name.
 func (p *CachePolicy) For(name string) string {
-	base := path.Base(name)
 	for _, r := range p.Rules {
-		target := name
-		if !strings.Contains(r.Pattern, "/") {
-			target = base
-		}
-		if ok, _ := path.Match(r.Pattern, target); ok {
+		if matchGlob(r.Pattern, name) {
 			return r.Value
 		}
 	}
-	if !p.NoImmutable && p.hashed(base) {
+	if base := path.Base(name); !p.NoImmutable && p.hashed(base) {
 		return ImmutableCacheControl
 	}
 	if p.Default == "" {
@@ -79,17 +74,39 @@ func (p *CachePolicy) hashed(base string) bool {
 	return false
 }
 
-// ParseCacheRule reads "GLOB=VALUE", as given to --cache-control.
-func ParseCacheRule(s string) (CacheRule, error) {
-	pattern, value, ok := strings.Cut(s, "=")
-	pattern, value = strings.TrimSpace(pattern), strings.TrimSpace(value)
-	if !ok || pattern == "" || value == "" {
-		return CacheRule{}, errBadRule(s)
+// matchGlob is how per-file rules (--cache-control, --header) match a
+// file: path.Match syntax, against the path under the root when the
+// pattern has a "/", against the base name when it has none.
+func matchGlob(pattern, name string) bool {
+	target := name
+	if !strings.Contains(pattern, "/") {
+		target = path.Base(name)
+	}
+	ok, _ := path.Match(pattern, target)
+	return ok
+}
+
+// cutRule splits "GLOB=REST" and checks the glob; ok is false when either
+// part is empty or the glob is malformed.
+func cutRule(s string) (pattern, rest string, ok bool) {
+	pattern, rest, ok = strings.Cut(s, "=")
+	pattern, rest = strings.TrimSpace(pattern), strings.TrimSpace(rest)
+	if !ok || pattern == "" || rest == "" {
+		return "", "", false
 	}
 	if _, err := path.Match(pattern, ""); err != nil {
+		return "", "", false
+	}
+	return strings.TrimPrefix(pattern, "/"), rest, true
+}
+
+// ParseCacheRule reads "GLOB=VALUE", as given to --cache-control.
+func ParseCacheRule(s string) (CacheRule, error) {
+	pattern, value, ok := cutRule(s)
+	if !ok {
 		return CacheRule{}, errBadRule(s)
 	}
-	return CacheRule{Pattern: strings.TrimPrefix(pattern, "/"), Value: value}, nil
+	return CacheRule{Pattern: pattern, Value: value}, nil
 }
 
 type errBadRule string

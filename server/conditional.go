@@ -85,13 +85,15 @@ func checkPreconditions(h http.Header, etag string, mod time.Time) condResult {
 
 // writeNotModified answers a revalidation that matched with what a cache
 // needs to refresh its copy, and nothing that describes a body (RFC 9110
-// §15.4.5): the ETag, Cache-Control and Vary (already set). No
+// §15.4.5): the ETag, Cache-Control, Vary (already set) and the headers
+// of the rules, which a browser merges into its stored response. No
 // Last-Modified, since there is an ETag; no Link or Early Hints, since
 // the browser has the page.
 func writeNotModified(w http.ResponseWriter, ah *assetHeaders, rh *repHeaders) {
 	h := w.Header()
 	h["Etag"] = rh.etag
 	h["Cache-Control"] = ah.cacheControl
+	setRuleHeaders(h, ah)
 	w.WriteHeader(http.StatusNotModified)
 }
 

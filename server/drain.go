@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,9 +29,9 @@ type connState struct {
 }
 
 // listen registers ln, wrapped so that a TCP listener can drain.
-func (t *connTracker) listen(ln net.Listener) net.Listener {
+func (t *connTracker) listen(ln net.Listener, log *slog.Logger) net.Listener {
 	if tcp, ok := ln.(*net.TCPListener); ok {
-		ln = newDrainListener(tcp)
+		ln = newDrainListener(tcp, log)
 	}
 	t.mu.Lock()
 	t.listeners = append(t.listeners, ln)
@@ -50,6 +53,12 @@ func (t *connTracker) track(c net.Conn, state http.ConnState) {
 		cs.state.Store(int32(state))
 		cs.since.Store(time.Now().UnixNano())
 	}
+}
+
+// count reports the connections open.
+func (t *connTracker) count() (n int) {
+	t.conns.Range(func(_, _ any) bool { n++; return true })
+	return n
 }
 
 // newConnGrace is how long a connection accepted while brisk stops may take
@@ -117,18 +126,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // treats as "start the machine again".
 type drainListener struct {
 	*net.TCPListener
-	draining   atomic.Bool
-	handoff    chan net.Conn // queued connections, taken while stopping
-	handedOver chan struct{} // closed once Accept has returned all of them
-	handOnce   sync.Once
-	closed     chan struct{}
-	closeOnce  sync.Once
-	drainOnce  sync.Once
+	log *slog.Logger
+	// See noteStarvation; used by the accept loop only.
+	starved, announced bool
+	saidStarved        time.Time
+	draining           atomic.Bool
+	handoff            chan net.Conn // queued connections, taken while stopping
+	handedOver         chan struct{} // closed once Accept has returned all of them
+	handOnce           sync.Once
+	closed             chan struct{}
+	closeOnce          sync.Once
+	drainOnce          sync.Once
 }
 
-func newDrainListener(ln *net.TCPListener) *drainListener {
+func newDrainListener(ln *net.TCPListener, log *slog.Logger) *drainListener {
 	return &drainListener{
 		TCPListener: ln,
+		log:         log,
 		handoff:     make(chan net.Conn),
 		handedOver:  make(chan struct{}),
 		closed:      make(chan struct{}),
@@ -136,9 +150,10 @@ func newDrainListener(ln *net.TCPListener) *drainListener {
 }
 
 func (l *drainListener) Accept() (net.Conn, error) {
-	c, err := l.TCPListener.AcceptTCP()
+	c, err := l.TCPListener.Accept()
+	l.noteStarvation(err)
 	if err == nil {
-		return &oneWriteConn{TCPConn: c}, nil
+		return wrapConn(c), nil
 	}
 	if !l.draining.Load() {
 		return nil, err
@@ -147,14 +162,36 @@ func (l *drainListener) Accept() (net.Conn, error) {
 	// hold the accept loop until Shutdown closes the listener, so that
 	// http.Server reports a clean shutdown.
 	if c, ok := <-l.handoff; ok {
-		if tcp, ok := c.(*net.TCPConn); ok {
-			return &oneWriteConn{TCPConn: tcp}, nil
-		}
-		return c, nil
+		return wrapConn(c), nil
 	}
 	l.handOnce.Do(func() { close(l.handedOver) })
 	<-l.closed
 	return nil, net.ErrClosed
+}
+
+// noteStarvation logs when accepting starts failing for want of file
+// descriptors, and when it works again: at most once a minute, since
+// accept flaps while descriptors are freed one by one. Meanwhile the
+// listener stays open: http.Server retries such errors after a pause
+// (growing to a second), new connections wait in the kernel's queue, and
+// brisk serves them as soon as descriptors are freed. Only the accept
+// loop calls it.
+func (l *drainListener) noteStarvation(err error) {
+	starved := errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+	switch {
+	case starved && !l.starved:
+		l.starved = true
+		if now := time.Now(); now.Sub(l.saidStarved) > time.Minute {
+			l.saidStarved, l.announced = now, true
+			l.log.Warn("out of file descriptors: new connections wait until some are freed", "err", err)
+		}
+	case err == nil && l.starved:
+		l.starved = false
+		if l.announced {
+			l.announced = false
+			l.log.Info("accepting connections again")
+		}
+	}
 }
 
 func (l *drainListener) Close() error {

@@ -47,6 +47,7 @@ type assetHeaders struct {
 	useAsDictionary []string // nil unless the asset is a dictionary
 	lastMod         time.Time
 	reps            map[string]*repHeaders // by Tag
+	extra           []headerField          // from Config.Headers
 }
 
 // snapCache holds what the server derives from one snapshot's assets:
@@ -91,6 +92,7 @@ func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
 		cacheControl: []string{cacheControl},
 		lastMod:      mod,
 		reps:         make(map[string]*repHeaders, len(variants)+len(deltas)+1),
+		extra:        headerFieldsFor(s.cfg.Headers, a.Path),
 	}
 	if a.Compressible {
 		ah.vary = valAcceptEncoding
@@ -125,19 +127,32 @@ type writeDeadliner interface {
 	SetWriteDeadline(time.Time) error
 }
 
-// setRepresentationHeaders describes the body about to be sent.
+// setRepresentationHeaders describes the body about to be sent, and adds
+// the headers the rules give the file.
 func setRepresentationHeaders(h http.Header, ah *assetHeaders, rh *repHeaders) {
 	h["Content-Type"] = ah.contentType
-	h["Etag"] = rh.etag
-	h["Last-Modified"] = ah.lastModified
 	h["Cache-Control"] = ah.cacheControl
-	h["Accept-Ranges"] = valBytes
 	h["X-Content-Type-Options"] = valNosniff
 	if rh.contentEncoding != nil {
 		h["Content-Encoding"] = rh.contentEncoding
 	}
 	if ah.useAsDictionary != nil {
 		h["Use-As-Dictionary"] = ah.useAsDictionary
+	}
+	setRuleHeaders(h, ah)
+}
+
+// setValidators adds what a client needs to revalidate the representation
+// or ask for a range of it.
+func setValidators(h http.Header, ah *assetHeaders, rh *repHeaders) {
+	h["Etag"] = rh.etag
+	h["Last-Modified"] = ah.lastModified
+	h["Accept-Ranges"] = valBytes
+}
+
+func setRuleHeaders(h http.Header, ah *assetHeaders) {
+	for _, f := range ah.extra {
+		h[f.name] = f.value
 	}
 }
 

@@ -110,6 +110,9 @@ const (
 // server is answered whole; one that comes later is refused at connect.
 func (s *Server) Run(ctx context.Context, ln net.Listener) (StopReason, error) {
 	s.activity.touch() // the idle clock starts now
+	if s.metrics != nil {
+		s.metrics.startup.Store(int64(time.Since(s.cfg.Started)))
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.Serve(ln) }()
 

@@ -1,33 +1,19 @@
 package server
 
 import (
-	"context"
-	"io"
-	"net"
 	"net/http"
 	"sync"
 )
 
-// oneWriteConn lets a response from memory leave in one system call.
-// net/http writes a response's head into a 4 KiB buffer, so a body of more
-// than about 4 KiB goes out in two writes at least: the buffer, then the
-// rest. Each is a system call, and on a fast link a packet and a wake-up
-// of the client: for JS glue and CSS, 4 to 64 KiB, that doubles the cost
-// of a response. While a handler holds the connection, writes collect
-// here, and release sends them with one writev.
-type oneWriteConn struct {
-	*net.TCPConn
-	holding bool
-	body    []byte      // the handler's body: its bytes stay put, so they are kept by reference
-	pending net.Buffers // what to send on release
-	scratch *[]byte     // copies of net/http's own buffers, which it reuses
-}
+// A response from memory leaves in one system call. net/http writes a
+// response's head into a 4 KiB buffer, so a body of more than about 4 KiB
+// goes out in two writes at least: the buffer, then the rest. Each is a
+// system call, and on a fast link a packet and a wake-up of the client:
+// for JS glue and CSS, 4 to 64 KiB, that doubles the cost of a response.
+// While a handler holds its connection (clientConn), writes collect there,
+// and release sends them with one writev.
 
-// ReadFrom keeps sendfile for bodies sent from disk (net/http looks for
-// it on the connection), never while holding.
-func (c *oneWriteConn) ReadFrom(r io.Reader) (int64, error) { return c.TCPConn.ReadFrom(r) }
-
-func (c *oneWriteConn) Write(p []byte) (int, error) {
+func (c *clientConn) Write(p []byte) (int, error) {
 	if !c.holding {
 		return c.TCPConn.Write(p)
 	}
@@ -52,12 +38,12 @@ func (c *oneWriteConn) Write(p []byte) (int, error) {
 }
 
 // hold starts collecting the writes of a response whose body is body.
-func (c *oneWriteConn) hold(body []byte) {
+func (c *clientConn) hold(body []byte) {
 	c.holding, c.body = true, body
 }
 
 // release sends what was collected, in one system call.
-func (c *oneWriteConn) release() error {
+func (c *clientConn) release() error {
 	err := c.flushHeld()
 	c.holding, c.body = false, nil
 	if c.scratch != nil {
@@ -68,7 +54,7 @@ func (c *oneWriteConn) release() error {
 	return err
 }
 
-func (c *oneWriteConn) flushHeld() error {
+func (c *clientConn) flushHeld() error {
 	if len(c.pending) == 0 {
 		return nil
 	}
@@ -86,21 +72,11 @@ func (c *oneWriteConn) flushHeld() error {
 // 4 KiB connection buffer, flushed before the body and after it.
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
-// connKey finds a request's oneWriteConn in its context.
-type connKey struct{}
-
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	if oc, ok := c.(*oneWriteConn); ok {
-		return context.WithValue(ctx, connKey{}, oc)
-	}
-	return ctx
-}
-
 // sendInOneWrite writes a response's head and body from memory with one
 // system call where the connection allows it, and with net/http's writes
 // otherwise.
 func sendInOneWrite(w http.ResponseWriter, r *http.Request, status int, body []byte) error {
-	oc, _ := r.Context().Value(connKey{}).(*oneWriteConn)
+	oc := connOf(r)
 	if oc == nil || r.ProtoMajor != 1 || len(body) < minOneWrite {
 		w.WriteHeader(status)
 		_, err := w.Write(body)

@@ -42,3 +42,10 @@ func assetName(urlPath string) (name string, status int) {
 
 // indexFile is what a directory URL serves; there are no listings.
 const indexFile = "index.html"
+
+// ValidFileName reports whether name (slash-separated, relative to the
+// root) can name a file brisk serves, as --not-found and --fallback must.
+func ValidFileName(name string) bool {
+	got, status := assetName("/" + name)
+	return status == 0 && got == name
+}

@@ -16,6 +16,15 @@ import (
 // application server.
 const upstreamStartTimeout = 30 * time.Second
 
+// An upstream that does not finish its response head within
+// upstreamHeaderTimeout of getting the request (Fly's proxy gives up on an
+// idle connection after 60 s too), or sends a head of more than
+// maxUpstreamHeaderBytes, gets its client a 502: a broken or hostile
+// upstream cannot hold a request, or memory, without bound.
+var upstreamHeaderTimeout = 60 * time.Second
+
+const maxUpstreamHeaderBytes = 1 << 20
+
 // newProxy forwards requests to the upstream (the Leptos SSR server) as
 // they come: any method and body, streamed responses flushed as they
 // arrive (Leptos streams HTML and server-function results), WebSocket
@@ -23,6 +32,8 @@ const upstreamStartTimeout = 30 * time.Second
 // redirects. An upstream that is down gets a short 502, not a hang.
 func newProxy(target *url.URL, ready <-chan struct{}, log *slog.Logger) http.Handler {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = upstreamHeaderTimeout
+	transport.MaxResponseHeaderBytes = maxUpstreamHeaderBytes
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if ready != nil {

@@ -62,6 +62,22 @@ type Config struct {
 	// response, which browsers require for SharedArrayBuffer (wasm
 	// threads).
 	CrossOriginIsolation bool
+	// Headers add response headers to the files they match (CSP, HSTS,
+	// CORS...); see HeaderRule.
+	Headers []HeaderRule
+	// NotFound names the file served, with 404, for a GET or HEAD of a
+	// path that is not a file and that no fallback or upstream answers
+	// (404.html, as Trunk and GitHub Pages have it); "" or a file that
+	// does not exist means a short plain-text 404.
+	NotFound string
+	// Metrics counts requests for ServeMetrics.
+	Metrics bool
+	// AccessLog logs one line per request at Info level.
+	AccessLog bool
+	// TrustProxyHeaders takes the client address the access log shows
+	// from Fly-Client-IP or X-Forwarded-For, which only a proxy in front
+	// that sets them can vouch for.
+	TrustProxyHeaders bool
 }
 
 // Server serves the current snapshot of a Source.
@@ -78,17 +94,22 @@ type Server struct {
 	basePath     string // always starts and ends with "/"
 	proxy        http.Handler
 	derived      atomic.Pointer[snapCache]
+	metrics      *metrics // nil unless Config.Metrics
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
 // is no overall write timeout, since a multi-megabyte wasm on a slow link
-// may take minutes; each asset response gets a deadline from its size.
+// may take minutes; each asset response gets a deadline from its size:
+// writeBase plus a second per slowestClient bytes (variables for tests).
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
-	writeBase         = 30 * time.Second
-	slowestClient     = 16 << 10 // bytes per second a client must sustain
+)
+
+var (
+	writeBase     = 30 * time.Second
+	slowestClient = int64(16 << 10) // bytes per second a client must sustain
 )
 
 // New builds a Server; it does not listen until Serve.
@@ -106,6 +127,9 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, echo: echo.New(), stopping: make(chan struct{}), basePath: cleanBase(cfg.BasePath)}
 	if cfg.Upstream != nil {
 		s.proxy = newProxy(cfg.Upstream, cfg.UpstreamReady, log)
+	}
+	if cfg.Metrics {
+		s.metrics = &metrics{}
 	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
@@ -145,10 +169,16 @@ func (s *Server) route(h handler) echo.HandlerFunc {
 }
 
 // ServeHTTP is the outermost handler: it counts the request as activity,
-// adds the cross-origin isolation headers if asked, and turns a panic into
-// a logged 500. It lives outside echo's middleware chain, which echo
-// rebuilds (and allocates) for every request.
+// observes it for metrics and the access log if asked, adds the
+// cross-origin isolation headers if asked, and turns a panic into a logged
+// 500. It lives outside echo's middleware chain, which echo rebuilds (and
+// allocates) for every request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.observing() {
+		o := observe(w)
+		defer s.finishObserving(o, r, time.Now())
+		w = o
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -174,7 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	ln = s.conns.listen(ln)
+	ln = s.conns.listen(ln, s.log)
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}

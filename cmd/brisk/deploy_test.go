@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,6 +53,10 @@ func TestFlyTomlEssentials(t *testing.T) {
 		KillSignal  string            `toml:"kill_signal"`
 		KillTimeout string            `toml:"kill_timeout"`
 		Env         map[string]string `toml:"env"`
+		Metrics     struct {
+			Port int    `toml:"port"`
+			Path string `toml:"path"`
+		} `toml:"metrics"`
 		HTTPService struct {
 			InternalPort       int    `toml:"internal_port"`
 			AutoStopMachines   string `toml:"auto_stop_machines"`
@@ -87,6 +92,9 @@ func TestFlyTomlEssentials(t *testing.T) {
 	drain, err2 := time.ParseDuration(cfg.Env["BRISK_SHUTDOWN_TIMEOUT"])
 	if err1 != nil || err2 != nil || drain >= kill {
 		t.Errorf("BRISK_SHUTDOWN_TIMEOUT %q must be shorter than kill_timeout %q", cfg.Env["BRISK_SHUTDOWN_TIMEOUT"], cfg.KillTimeout)
+	}
+	if _, port, _ := strings.Cut(cfg.Env["BRISK_METRICS_ADDR"], ":"); port != strconv.Itoa(cfg.Metrics.Port) || cfg.Metrics.Path != "/metrics" {
+		t.Errorf("[metrics] port %d path %q must point at BRISK_METRICS_ADDR %q and /metrics", cfg.Metrics.Port, cfg.Metrics.Path, cfg.Env["BRISK_METRICS_ADDR"])
 	}
 	if idle, err := time.ParseDuration(cfg.Env["BRISK_IDLE_TIMEOUT"]); err != nil || idle <= 0 {
 		t.Errorf("BRISK_IDLE_TIMEOUT %q: want a positive duration", cfg.Env["BRISK_IDLE_TIMEOUT"])

@@ -45,23 +45,14 @@ type serveOptions struct {
 	execArgv             []string
 	fallback, basePath   string
 	cacheRules           []server.CacheRule
+	headerRules          []server.HeaderRule
+	notFound             string
+	metricsAddr          string
+	accessLog, trustXFF  bool
 	root                 string // "" = the embedded demo
 	log                  *slog.Logger
 	codings              []*compress.Coding
 	memoryBudget         int64
-}
-
-// cacheRulesFlag collects repeated --cache-control GLOB=VALUE rules.
-type cacheRulesFlag struct{ rules *[]server.CacheRule }
-
-func (f cacheRulesFlag) String() string { return "" }
-func (f cacheRulesFlag) Set(v string) error {
-	r, err := server.ParseCacheRule(v)
-	if err != nil {
-		return err
-	}
-	*f.rules = append(*f.rules, r)
-	return nil
 }
 
 func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
@@ -83,6 +74,11 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
 	fset.StringVar(&o.basePath, "base-path", "/", "URL `prefix` the site is served under (Trunk --public-url)")
 	fset.Var(cacheRulesFlag{&o.cacheRules}, "cache-control", "`GLOB=VALUE` Cache-Control rule, repeatable, first match wins")
 	fset.BoolVar(&o.coi, "cross-origin-isolation", false, "send COOP/COEP headers so pages may use SharedArrayBuffer (wasm threads)")
+	fset.Var(headerRulesFlag{&o.headerRules}, "header", "`GLOB=Name: value` response header for matching files (CSP, HSTS, CORS...), repeatable; in the environment one rule per line")
+	fset.StringVar(&o.notFound, "not-found", "404.html", "`file` under ROOT served with status 404 for paths that are not files, if it exists")
+	fset.StringVar(&o.metricsAddr, "metrics-addr", "", "`address` of a separate listener for Prometheus metrics at /metrics; \"\" = off")
+	fset.BoolVar(&o.accessLog, "access-log", false, "log one line per request (method, path, status, coding, bytes, duration, client)")
+	fset.BoolVar(&o.trustXFF, "trust-proxy-headers", false, "take the client address the access log shows from Fly-Client-IP or X-Forwarded-For (only behind a proxy that sets them)")
 
 	positional, err := parseFlags(fset, args, os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -123,6 +119,12 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
 	}
 	if strings.ContainsAny(o.basePath, "?#") || !strings.HasPrefix(o.basePath, "/") {
 		return fail(fmt.Errorf("--base-path %q: want a path such as /app/", o.basePath))
+	}
+	if _, _, err := net.SplitHostPort(o.metricsAddr); o.metricsAddr != "" && err != nil {
+		return fail(fmt.Errorf("--metrics-addr %q: want HOST:PORT, such as :9091", o.metricsAddr))
+	}
+	if o.notFound != "" && !server.ValidFileName(o.notFound) {
+		return fail(fmt.Errorf("--not-found %q: want the path of a file under ROOT, such as 404.html", o.notFound))
 	}
 
 	level := compress.Best
@@ -192,6 +194,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if o.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			log.Error("cannot listen for metrics", "addr", o.metricsAddr, "err", err)
+			return exitFailure
+		}
+		defer metricsLn.Close()
+	}
 	var store *compress.Store
 	if o.root == "" {
 		store, err = compress.Open(site.FS(), cfg)
@@ -224,10 +234,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		IdleTimeout: o.idle, ShutdownTimeout: o.shutdown, LiveReload: o.dev,
 		Upstream: upstream, UpstreamReady: upstreamReady,
 		Fallback: o.fallback, BasePath: o.basePath, CrossOriginIsolation: o.coi,
+		Headers: o.headerRules, NotFound: o.notFound,
+		Metrics: metricsLn != nil, AccessLog: o.accessLog, TrustProxyHeaders: o.trustXFF,
 	})
 	baseURL := "http://" + displayAddr(ln.Addr())
 	log.Info("serving", "root", rootName, "files", store.Snapshot().Len(),
 		"url", baseURL, "startup", time.Since(started).Round(time.Microsecond))
+	if metricsLn != nil {
+		log.Info("metrics", "url", "http://"+displayAddr(metricsLn.Addr())+server.MetricsPath)
+		go func() {
+			if err := srv.ServeMetrics(metricsLn); err != nil {
+				log.Error("metrics listener failed", "err", err)
+			}
+		}()
+	}
 	if o.dev {
 		fmt.Fprintf(stdout, "brisk --dev: open %s/ (reloads on every rebuild)\n", strings.Replace(baseURL, "127.0.0.1", "localhost", 1))
 	}
