@@ -1,3 +1,7 @@
+// Setting SO_RCVBUF through a raw descriptor is Unix only.
+
+//go:build !windows
+
 package server
 
 import (
