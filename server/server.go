@@ -78,6 +78,9 @@ type Config struct {
 	// from Fly-Client-IP or X-Forwarded-For, which only a proxy in front
 	// that sets them can vouch for.
 	TrustProxyHeaders bool
+	// NoH2C turns off HTTP/2 with prior knowledge on a cleartext listener,
+	// leaving HTTP/1.1 only.
+	NoH2C bool
 }
 
 // Server serves the current snapshot of a Source.
@@ -86,6 +89,7 @@ type Server struct {
 	log      *slog.Logger
 	echo     *echo.Echo
 	http     *http.Server
+	h2       *http.Server // HTTP/2's shutdown hook; see configureProtocols
 	activity activity
 	conns    connTracker
 	// stopping is closed when Shutdown starts, ending event streams.
@@ -148,6 +152,7 @@ func New(cfg Config) *Server {
 		ConnState:         s.conns.track,
 		ConnContext:       connContext,
 	}
+	s.configureProtocols()
 	return s
 }
 
