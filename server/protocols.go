@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 )
 
 // configureProtocols makes the server speak HTTP/1.1 and HTTP/2: over TLS
@@ -74,6 +75,23 @@ func (s *Server) goAwayHTTP2() {
 	// s.h2 has neither listeners nor connections of its own: its
 	// Shutdown only runs the HTTP/2 shutdown hook, and returns at once.
 	_ = s.h2.Shutdown(context.Background())
+}
+
+// tlsConfig is the configuration of a TLS listener: the one given, with
+// HTTP/2 offered first and HTTP/1.1 second (ALPN), as browsers and proxies
+// expect.
+func (s *Server) tlsConfig() *tls.Config {
+	cfg := s.cfg.TLS.Clone()
+	protos := []string{"http/1.1"}
+	if s.h2 != nil {
+		protos = []string{"h2", "http/1.1"}
+	}
+	for _, proto := range protos {
+		if !slices.Contains(cfg.NextProtos, proto) {
+			cfg.NextProtos = append(cfg.NextProtos, proto)
+		}
+	}
+	return cfg
 }
 
 // failingListener lets http.Server.Serve set up and return.

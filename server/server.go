@@ -6,6 +6,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,8 @@ type Config struct {
 	// from Fly-Client-IP or X-Forwarded-For, which only a proxy in front
 	// that sets them can vouch for.
 	TrustProxyHeaders bool
+	// TLS, if set, makes Serve speak HTTPS, HTTP/2 or HTTP/1.1 by ALPN.
+	TLS *tls.Config
 	// NoH2C turns off HTTP/2 with prior knowledge on a cleartext listener,
 	// leaving HTTP/1.1 only.
 	NoH2C bool
@@ -210,6 +213,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	ln = s.conns.listen(ln, s.log)
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.tlsConfig())
+	}
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
