@@ -84,6 +84,9 @@ type Config struct {
 	// NoH2C turns off HTTP/2 with prior knowledge on a cleartext listener,
 	// leaving HTTP/1.1 only.
 	NoH2C bool
+	// StreamCodings compress what the upstream sends uncompressed, as it
+	// streams, in this order of preference; nil passes it on as it is.
+	StreamCodings []*compress.StreamCoding
 }
 
 // Server serves the current snapshot of a Source.
@@ -102,6 +105,10 @@ type Server struct {
 	proxy        http.Handler
 	derived      atomic.Pointer[snapCache]
 	metrics      *metrics // nil unless Config.Metrics
+	// Encoding upstream responses: the stream codings as representations
+	// to negotiate among, and a slot per encoder allowed at once.
+	streamReps []compress.Representation
+	encoders   chan struct{}
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
@@ -134,6 +141,8 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, echo: echo.New(), stopping: make(chan struct{}), basePath: cleanBase(cfg.BasePath)}
 	if cfg.Upstream != nil {
 		s.proxy = newProxy(cfg.Upstream, cfg.UpstreamReady, log)
+		s.streamReps = streamReps(cfg.StreamCodings)
+		s.encoders = make(chan struct{}, maxDynamicStreams)
 	}
 	if cfg.Metrics {
 		s.metrics = &metrics{}
