@@ -81,7 +81,8 @@ func run() int {
 	cold := flag.Int("cold", 5, "cold starts per server; the median is reported")
 	wasmSize := flag.Int("wasm-size", syntheticWasmSize, "size in bytes of the synthetic wasm, without -wasm")
 	serverList := flag.String("servers", strings.Join(defaultPeers, ","), "servers to compare, in this order (also: nginx-1w, nginx with one worker)")
-	timeout := flag.Duration("timeout", 6*time.Minute, "bound on the whole command, install and build included")
+	withH2 := flag.Bool("h2", true, "also load brisk (h2c and TLS) and nginx (h2c and TLS) over HTTP/2 with h2load")
+	timeout := flag.Duration("timeout", 10*time.Minute, "bound on the whole command, install and build included")
 	baseline := flag.String("baseline", "", "`directory` of another brisk checkout, built and measured as brisk-base beside brisk (a paired A/B of two builds)")
 	briskArgs := flag.String("brisk-args", "", "extra serve `flags` for brisk (not brisk-base), split on spaces, e.g. \"--metrics-addr 127.0.0.1:0\"")
 	flag.Parse()
@@ -104,7 +105,7 @@ func run() int {
 
 	b := &bench{
 		start: time.Now(), loadBefore: loadAvg(), command: commandLine(),
-		duration: *duration, rounds: *rounds, coldRuns: *cold, wasmSize: *wasmSize,
+		duration: *duration, rounds: *rounds, coldRuns: *cold, wasmSize: *wasmSize, withH2: *withH2,
 		baseline: *baseline, briskArgs: strings.Fields(*briskArgs),
 	}
 	err = b.run(ctx, names, *install, *wasmFile)
@@ -161,6 +162,9 @@ type bench struct {
 	baseline              string   // -baseline: a second checkout to build
 	briskArgs             []string // -brisk-args
 	wrk                   string
+	withH2                bool   // -h2
+	h2load                string // empty: no HTTP/2 part
+	h2                    []*h2Endpoint
 	site                  *site
 	peers                 []*peer
 	skipped               []string
@@ -177,6 +181,13 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 		b.wrk = w
 	} else {
 		b.skipped = append(b.skipped, "wrk: not on PATH (Debian: apt-get install wrk, or -install): no throughput measured")
+	}
+	if !b.withH2 {
+		b.skipped = append(b.skipped, "HTTP/2: -h2=false")
+	} else if h, err := exec.LookPath("h2load"); err == nil {
+		b.h2load = h
+	} else {
+		b.skipped = append(b.skipped, "h2load: not on PATH (Debian: apt-get install nghttp2-client, or -install): no HTTP/2 measured")
 	}
 
 	tmp, err := os.MkdirTemp("", "benchpeers-")
@@ -232,7 +243,7 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 			continue
 		}
 		logf("%s listening on 127.0.0.1:%d (pid %d)", p.name, p.port, p.proc.pid)
-		verify(ctx, p, p.port, b.site)
+		verify(ctx, p, fmt.Sprintf("http://127.0.0.1:%d", p.port), plainClient(), b.site)
 		running = append(running, p)
 	}
 	if ctx.Err() != nil {
@@ -247,6 +258,16 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 		} else {
 			p.note("RSS: %v", err)
 		}
+	}
+	if b.h2load != "" && b.rounds > 0 && ctx.Err() == nil {
+		var tlsPeers []*peer
+		b.h2, tlsPeers = b.h2Endpoints(ctx, running, tmp)
+		b.loadH2(ctx, b.h2load, b.h2, tmp)
+		for _, p := range tlsPeers {
+			p.proc.stop()
+		}
+	}
+	for _, p := range running {
 		p.proc.stop()
 	}
 	if ctx.Err() != nil {
@@ -431,6 +452,7 @@ func (b *bench) report(w io.Writer) {
 		cells = append(cells, strings.ReplaceAll(strings.Join(notes, "; "), "|", "\\|"))
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
+	b.reportH2(w)
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "Configurations (all on 127.0.0.1, one port each, config files in the temporary directory):")

@@ -28,17 +28,18 @@ var checkedPaths = []struct{ url, file, label string }{
 	{"/" + wasmPath, wasmPath, "wasm"},
 }
 
-// verify asks one running server for each checked path with
+// plainClient is how verify asks over HTTP/1.1: without transparent gzip,
+// so that we see exactly what the server sent.
+func plainClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 10 * time.Second}
+}
+
+// verify asks one running server at base for each checked path with
 // `Accept-Encoding: br` (and once without, to compare validators) and notes
 // every way the answer differs from the .br sidecar served as a browser
 // needs it. Deviations are recorded, not fatal: they are part of the
 // comparison.
-func verify(ctx context.Context, p *peer, port int, s *site) {
-	client := &http.Client{
-		// No transparent gzip: we must see exactly what the server sent.
-		Transport: &http.Transport{DisableCompression: true},
-		Timeout:   10 * time.Second,
-	}
+func verify(ctx context.Context, p *peer, base string, client *http.Client, s *site) {
 	defer client.CloseIdleConnections()
 	type finding struct {
 		what   string
@@ -56,7 +57,7 @@ func verify(ctx context.Context, p *peer, port int, s *site) {
 		findings = append(findings, &finding{what, []string{label}})
 	}
 	get := func(url, acceptEncoding string) (*http.Response, []byte, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:"+strconv.Itoa(port)+url, nil)
+		req, err := http.NewRequestWithContext(ctx, "GET", base+url, nil)
 		if err != nil {
 			return nil, nil, err
 		}

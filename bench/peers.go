@@ -30,8 +30,9 @@ var defaultPeers = []string{"brisk", "nginx", "h2o", "caddy"}
 var allPeers = append(slices.Clone(defaultPeers), "nginx-1w")
 
 // aptPackages is what -install asks Debian for: the peers, nginx's
-// brotli_static module (nginx cannot serve .br sidecars without it) and wrk.
-var aptPackages = []string{"nginx", "libnginx-mod-http-brotli-static", "h2o", "caddy", "wrk"}
+// brotli_static module (nginx cannot serve .br sidecars without it), wrk,
+// and h2load and openssl for the HTTP/2 part.
+var aptPackages = []string{"nginx", "libnginx-mod-http-brotli-static", "h2o", "caddy", "wrk", "nghttp2-client", "openssl"}
 
 // peer is one server under test: how to configure and start it, and what
 // was measured.

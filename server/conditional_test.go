@@ -71,7 +71,7 @@ func TestConditionalRequests(t *testing.T) {
 	}
 }
 
-func identityETag(t *testing.T, srv http.Handler) string {
+func identityETag(t *testing.T, srv *Server) string {
 	return do(t, srv, "GET", "/pkg/app.js").Header.Get("Etag")
 }
 

@@ -45,7 +45,9 @@ func newDeltaSite(t testing.TB, cfg Config) *deltaSite {
 	store.Precompress(context.Background())
 	sum := sha256.Sum256(old)
 	cfg.Source = store
-	return &deltaSite{srv: New(cfg), store: store, old: old, wasm: wasm,
+	srv := New(cfg)
+	newLoopbackServer(t, srv) // for every subtest and fuzz input: see do
+	return &deltaSite{srv: srv, store: store, old: old, wasm: wasm,
 		availableOld: ":" + base64.StdEncoding.EncodeToString(sum[:]) + ":"}
 }
 

@@ -26,6 +26,11 @@ type connTracker struct {
 type connState struct {
 	state atomic.Int32 // http.ConnState
 	since atomic.Int64 // unix nanoseconds of the last change
+	// http2 marks a connection handed to the HTTP/2 server, whose hook
+	// reports it idle once it has read the client's preface (idled), and
+	// active whenever a stream is open (streamed, once one was);
+	// goingAway says it was sent GOAWAY.
+	http2, idled, streamed, goingAway atomic.Bool
 }
 
 // listen registers ln, wrapped so that a TCP listener can drain.
@@ -52,6 +57,14 @@ func (t *connTracker) track(c net.Conn, state http.ConnState) {
 		cs := v.(*connState)
 		cs.state.Store(int32(state))
 		cs.since.Store(time.Now().UnixNano())
+		if cs.http2.Load() {
+			switch state {
+			case http.StateIdle:
+				cs.idled.Store(true)
+			case http.StateActive:
+				cs.streamed.Store(cs.idled.Load())
+			}
+		}
 	}
 }
 
@@ -61,6 +74,40 @@ func (t *connTracker) count() (n int) {
 	return n
 }
 
+// markHTTP2 records that c is served by the HTTP/2 server from now on.
+func (t *connTracker) markHTTP2(c net.Conn) {
+	if v, ok := t.conns.Load(c); ok {
+		v.(*connState).http2.Store(true)
+	}
+}
+
+// awaitingFirstRequest reports whether a connection accepted less than
+// newConnGrace ago may have its first request on the way: it is new and
+// silent so far, or speaks HTTP/2 and has opened no stream yet. A GOAWAY
+// now would turn that request away (net/http sends it naming only streams
+// already read), so Shutdown holds the GOAWAY back until none is left.
+func (t *connTracker) awaitingFirstRequest(now time.Time) (waiting bool) {
+	t.conns.Range(func(_, v any) bool {
+		cs := v.(*connState)
+		state, since := http.ConnState(cs.state.Load()), time.Unix(0, cs.since.Load())
+		firstPending := state == http.StateNew || (cs.http2.Load() && state == http.StateIdle && !cs.streamed.Load())
+		waiting = firstPending && now.Sub(since) <= newConnGrace
+		return !waiting
+	})
+	return waiting
+}
+
+// noteGoAway records that the HTTP/2 connections served now were sent
+// GOAWAY.
+func (t *connTracker) noteGoAway() {
+	t.conns.Range(func(_, v any) bool {
+		if cs := v.(*connState); cs.http2.Load() {
+			cs.goingAway.Store(true)
+		}
+		return true
+	})
+}
+
 // newConnGrace is how long a connection accepted while brisk stops may take
 // to send its request. Clients send at once; a connection that stays
 // silent longer is a speculative one a client opened in advance.
@@ -68,11 +115,19 @@ const newConnGrace = time.Second
 
 // closeIdle closes connections with nothing to answer (idle keep-alive
 // ones, and new ones silent past newConnGrace) and counts those left.
+// HTTP/2 connections sent GOAWAY are left to the HTTP/2 server, which
+// closes each once its streams are answered; others only when silent past
+// newConnGrace, since an idle one may have a stream on its way.
 func (t *connTracker) closeIdle(now time.Time) (open int) {
 	t.conns.Range(func(k, v any) bool {
 		cs := v.(*connState)
 		state, since := http.ConnState(cs.state.Load()), time.Unix(0, cs.since.Load())
-		if state == http.StateIdle || (state == http.StateNew && now.Sub(since) > newConnGrace) {
+		silent := now.Sub(since) > newConnGrace
+		idle := state == http.StateIdle || (state == http.StateNew && silent)
+		if cs.http2.Load() {
+			idle = !cs.goingAway.Load() && silent && (state == http.StateIdle || state == http.StateNew)
+		}
+		if idle {
 			k.(net.Conn).Close()
 		}
 		open++
@@ -85,8 +140,11 @@ func (t *connTracker) closeIdle(now time.Time) (open int) {
 // the server, then returns once all connections are closed; when ctx ends
 // first, it closes what is left. Unlike http.Server.Shutdown, which drops a
 // request read from a connection after shutdown began, it answers those
-// too: it turns keep-alive off (each response then closes its connection),
-// closes idle keep-alive connections, and waits.
+// too: it turns keep-alive off (each HTTP/1 response then closes its
+// connection; an HTTP/2 connection sends GOAWAY once its streams are done),
+// closes idle keep-alive connections, sends GOAWAY to every HTTP/2
+// connection once no connection is waiting for its first request, and
+// waits.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stoppingOnce.Do(func() { close(s.stopping) })
 	s.conns.mu.Lock()
@@ -102,8 +160,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.http.SetKeepAlivesEnabled(false)
 	poll := time.NewTicker(5 * time.Millisecond)
 	defer poll.Stop()
+	goneAway := false
 	for {
-		open := s.conns.closeIdle(time.Now())
+		now := time.Now()
+		if !goneAway && !s.conns.awaitingFirstRequest(now) {
+			s.goAwayHTTP2()
+			goneAway = true
+		}
+		open := s.conns.closeIdle(now)
 		if open == 0 {
 			return s.http.Close()
 		}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +27,8 @@ func startServer(t *testing.T, src Source) string {
 }
 
 // newLoopbackServer serves srv on a loopback port until the test ends and
-// returns its base URL.
-func newLoopbackServer(t *testing.T, srv *Server) string {
+// returns its base URL, which do then uses for srv.
+func newLoopbackServer(t testing.TB, srv *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -35,7 +36,12 @@ func newLoopbackServer(t *testing.T, srv *Server) string {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	loopbacks.Store(srv, base)
 	t.Cleanup(func() {
+		loopbacks.Delete(srv)
+		stopped.Store(srv, true)
+		closeIdle()
 		if err := srv.Shutdown(context.Background()); err != nil {
 			t.Error(err)
 		}
@@ -43,7 +49,7 @@ func newLoopbackServer(t *testing.T, srv *Server) string {
 			t.Error(err)
 		}
 	})
-	return "http://" + ln.Addr().String()
+	return base
 }
 
 // rawGet sends target byte for byte, so that no client library cleans or
@@ -103,7 +109,7 @@ func TestTraversalNeverLeaves(t *testing.T) {
 	}
 	addr := startServer(t, store)
 
-	for _, target := range []string{
+	targets := []string{
 		"/../secret.txt", "/pkg/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt",
 		"/%2e%2e%2fsecret.txt", "/..%2fsecret.txt", "/pkg%2f..%2f..%2fsecret.txt",
 		"/%252e%252e/secret.txt", "/%252e%252e%252fsecret.txt", "/..%5csecret.txt",
@@ -112,7 +118,8 @@ func TestTraversalNeverLeaves(t *testing.T) {
 		"/.git/", "/pkg/.hidden.js", "/pkg/sub/.DS_Store", "/leak.txt", "/up/secret.txt",
 		"//secret.txt", "/./index.html", "/pkg/./app.js", "/%2e/index.html",
 		"http://evil/../secret.txt", "*",
-	} {
+	}
+	for _, target := range targets {
 		status, body := rawGet(t, addr, target)
 		if status != http.StatusBadRequest && status != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 400 or 404", target, status)
@@ -121,36 +128,30 @@ func TestTraversalNeverLeaves(t *testing.T) {
 			t.Errorf("GET %s: leaked a file outside the root or a dotfile", target)
 		}
 	}
+	// Over h2c the target travels as the :path pseudo-header, which is
+	// always in origin form ("/..."), byte for byte too.
+	for _, target := range targets {
+		if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") {
+			continue
+		}
+		req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: addr, Opaque: target}, Header: http.Header{}}
+		resp, err := h2c.client.Do(req)
+		if err != nil {
+			t.Errorf("GET %s over h2c: %v", target, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s over h2c: status %d, want 400 or 404", target, resp.StatusCode)
+		}
+		if strings.Contains(string(b), secret) {
+			t.Errorf("GET %s over h2c: leaked a file outside the root or a dotfile", target)
+		}
+	}
 	if status, body := rawGet(t, addr, "/"); status != 200 || body != "<h1>home</h1>" {
 		t.Errorf("GET /: %d %q", status, body)
 	}
-}
-
-// rawClient asks for exactly the encodings a test names: net/http's
-// transport would otherwise add gzip and decode it silently.
-var rawClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
-
-// fetch sends one request with the given header pairs and reads the whole
-// response.
-func fetch(t *testing.T, method, url string, header ...string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := rawClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
 }
 
 // Over a real connection: responses are framed by Content-Length (never

@@ -40,7 +40,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	markUpstream(w)
-	s.proxy.ServeHTTP(w, r)
+	s.serveUpstream(w, r)
 	return nil
 }
 

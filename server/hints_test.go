@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/textproto"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -18,7 +16,9 @@ import (
 
 // A page's preload links go out as a Link header and, first, in a 103
 // Early Hints response; links to files that do not exist are left out.
-func TestEarlyHints(t *testing.T) {
+func TestEarlyHints(t *testing.T) { forEachProtocol(t, testEarlyHints) }
+
+func testEarlyHints(t *testing.T, p protocol) {
 	// Absolute links carry the base path, as Trunk --public-url writes them.
 	page := `<!doctype html><html><head>
 <link rel="modulepreload" href="BASEpkg/app.js">
@@ -36,19 +36,7 @@ func TestEarlyHints(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := newLoopbackServer(t, New(Config{Source: store, BasePath: basePath}))
-		var hints []string
-		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			if code == http.StatusEarlyHints {
-				hints = append(hints, h.Get("Link"))
-			}
-			return nil
-		}}
-		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", base+basePath, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _, hints := p.send(t, "GET", base+basePath)
 		want := `<` + basePath + `pkg/app.js>; rel=modulepreload, <` + basePath + `pkg/app_bg.wasm>; rel=preload; as="fetch"; type="application/wasm"; crossorigin`
 		if len(hints) != 1 || hints[0] != want {
 			t.Errorf("base %s: 103 Link headers %q, want one: %q", basePath, hints, want)
@@ -103,6 +91,25 @@ func TestEarlyHintsOnlyBeforeAPage(t *testing.T) {
 	}
 	etag := resp.Header.Get("Etag")
 
+	// Over each protocol: one 103 before the page, none before a 304 or
+	// a 406.
+	forEachProtocol(t, func(t *testing.T, p protocol) {
+		for _, tt := range []struct {
+			name   string
+			header []string
+			status int
+		}{
+			{"page", []string{"Accept-Encoding", "gzip"}, 200},
+			{"revalidation", []string{"Accept-Encoding", "gzip", "If-None-Match", etag}, 304},
+			{"nothing acceptable", []string{"Accept-Encoding", "gzip;q=0, identity;q=0"}, 406},
+		} {
+			resp, _, hints := p.send(t, "GET", "http://"+addr+"/", tt.header...)
+			if want := btoi(tt.status == 200); resp.StatusCode != tt.status || len(hints) != want {
+				t.Errorf("%s: status %d after %d 103s, want %d after %d", tt.name, resp.StatusCode, len(hints), tt.status, want)
+			}
+		}
+	})
+
 	for _, tt := range []struct {
 		name, request string
 		status        int
@@ -131,4 +138,11 @@ func TestEarlyHintsOnlyBeforeAPage(t *testing.T) {
 			}
 		})
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +43,9 @@ func TestInjectLiveReload(t *testing.T) {
 
 // The event stream says "hello" at once and "reload" when the store
 // publishes a new snapshot, and ends when the server shuts down.
-func TestLiveReloadStream(t *testing.T) {
+func TestLiveReloadStream(t *testing.T) { forEachProtocol(t, testLiveReloadStream) }
+
+func testLiveReloadStream(t *testing.T, p protocol) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<body>one</body>"), 0o644); err != nil {
 		t.Fatal(err)
@@ -61,11 +62,14 @@ func TestLiveReloadStream(t *testing.T) {
 		t.Fatalf("dev page: Cache-Control %q, body %q", page.Header.Get("Cache-Control"), b)
 	}
 
-	resp, err := http.Get(ts + LiveReloadPath)
+	resp, err := p.newClient(true).Get(ts + LiveReloadPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.ProtoMajor != p.major {
+		t.Fatalf("answered in %s", resp.Proto)
+	}
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}

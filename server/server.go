@@ -6,6 +6,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,14 @@ type Config struct {
 	// from Fly-Client-IP or X-Forwarded-For, which only a proxy in front
 	// that sets them can vouch for.
 	TrustProxyHeaders bool
+	// TLS, if set, makes Serve speak HTTPS, HTTP/2 or HTTP/1.1 by ALPN.
+	TLS *tls.Config
+	// NoH2C turns off HTTP/2 with prior knowledge on a cleartext listener,
+	// leaving HTTP/1.1 only.
+	NoH2C bool
+	// StreamCodings compress what the upstream sends uncompressed, as it
+	// streams, in this order of preference; nil passes it on as it is.
+	StreamCodings []*compress.StreamCoding
 }
 
 // Server serves the current snapshot of a Source.
@@ -86,6 +95,7 @@ type Server struct {
 	log      *slog.Logger
 	echo     *echo.Echo
 	http     *http.Server
+	h2       *http.Server // HTTP/2's shutdown hook; see configureProtocols
 	activity activity
 	conns    connTracker
 	// stopping is closed when Shutdown starts, ending event streams.
@@ -95,6 +105,10 @@ type Server struct {
 	proxy        http.Handler
 	derived      atomic.Pointer[snapCache]
 	metrics      *metrics // nil unless Config.Metrics
+	// Encoding upstream responses: the stream codings as representations
+	// to negotiate among, and a slot per encoder allowed at once.
+	streamReps []compress.Representation
+	encoders   chan struct{}
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
@@ -127,6 +141,8 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, echo: echo.New(), stopping: make(chan struct{}), basePath: cleanBase(cfg.BasePath)}
 	if cfg.Upstream != nil {
 		s.proxy = newProxy(cfg.Upstream, cfg.UpstreamReady, log)
+		s.streamReps = streamReps(cfg.StreamCodings)
+		s.encoders = make(chan struct{}, maxDynamicStreams)
 	}
 	if cfg.Metrics {
 		s.metrics = &metrics{}
@@ -148,6 +164,7 @@ func New(cfg Config) *Server {
 		ConnState:         s.conns.track,
 		ConnContext:       connContext,
 	}
+	s.configureProtocols()
 	return s
 }
 
@@ -205,6 +222,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	ln = s.conns.listen(ln, s.log)
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.tlsConfig())
+	}
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,18 +54,9 @@ func newTestServer(t testing.TB) (*Server, *compress.Store) {
 		t.Fatal(err)
 	}
 	store.Precompress(context.Background())
-	return New(Config{Source: store, Started: testMod.Add(time.Hour)}), store
-}
-
-func do(t testing.TB, h http.Handler, method, target string, header ...string) *http.Response {
-	t.Helper()
-	req := httptest.NewRequest(method, target, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Result()
+	srv := New(Config{Source: store, Started: testMod.Add(time.Hour)})
+	newLoopbackServer(t, srv)
+	return srv, store
 }
 
 func body(t testing.TB, resp *http.Response) []byte {

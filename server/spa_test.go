@@ -20,7 +20,9 @@ func spaServer(t *testing.T, cfg Config) *Server {
 		t.Fatal(err)
 	}
 	cfg.Source = store
-	return New(cfg)
+	srv := New(cfg)
+	newLoopbackServer(t, srv)
+	return srv
 }
 
 func TestSPAFallback(t *testing.T) {

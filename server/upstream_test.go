@@ -73,7 +73,7 @@ func proxyServer(t *testing.T, upstream string, extra ...func(*Config)) (*Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Source: store, Upstream: u}
+	cfg := Config{Source: store, Upstream: u, StreamCodings: streamCodings(t)} // as brisk serve does
 	for _, f := range extra {
 		f(&cfg)
 	}

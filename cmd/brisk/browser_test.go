@@ -104,6 +104,9 @@ type pageRequest struct {
 	resp           *network.Response // as the page sees it; nil until the headers arrive
 	wireStatus     int64             // as received on the wire; 0 if no response came from the network
 	wireBytes      float64           // headers and body as received, once loaded
+	earlyHints     network.Headers   // of a 103 Early Hints before the response, if one came
+	sent, loaded   float64           // when the request started and its body was complete, in DevTools' monotonic seconds
+	pieces         int               // how many times body data arrived
 }
 
 // browserEvents records what the page did. Its listen method runs on
@@ -162,6 +165,11 @@ func (e *browserEvents) listen(ev any) {
 		if u, err := url.Parse(ev.Request.URL); err == nil {
 			e.req(ev.RequestID).path = u.Path
 		}
+		e.req(ev.RequestID).sent = ev.Timestamp.Float64()
+	case *network.EventResponseReceivedEarlyHints:
+		e.req(ev.RequestID).earlyHints = ev.Headers
+	case *network.EventDataReceived:
+		e.req(ev.RequestID).pieces++
 	case *network.EventRequestWillBeSentExtraInfo:
 		e.req(ev.RequestID).acceptEncoding = header(ev.Headers, "Accept-Encoding")
 	case *network.EventResponseReceivedExtraInfo:
@@ -173,6 +181,7 @@ func (e *browserEvents) listen(ev any) {
 		e.req(ev.RequestID).resp = ev.Response
 	case *network.EventLoadingFinished:
 		e.req(ev.RequestID).wireBytes = ev.EncodedDataLength
+		e.req(ev.RequestID).loaded = ev.Timestamp.Float64()
 	}
 }
 

@@ -65,6 +65,9 @@ func TestFlyTomlEssentials(t *testing.T) {
 			Concurrency        struct {
 				Type string `toml:"type"`
 			} `toml:"concurrency"`
+			HTTPOptions struct {
+				H2Backend bool `toml:"h2_backend"`
+			} `toml:"http_options"`
 			Checks []struct {
 				Method string `toml:"method"`
 				Path   string `toml:"path"`
@@ -81,6 +84,9 @@ func TestFlyTomlEssentials(t *testing.T) {
 	}
 	if hs.InternalPort != 8080 || hs.Concurrency.Type != "requests" {
 		t.Errorf("internal_port %d, concurrency %q", hs.InternalPort, hs.Concurrency.Type)
+	}
+	if !hs.HTTPOptions.H2Backend {
+		t.Error("[http_service.http_options] h2_backend must be true: over HTTP/1.1 Fly's proxy passes no 103 Early Hints a browser acts on")
 	}
 	if len(hs.Checks) == 0 || hs.Checks[0].Path != "/healthz" {
 		t.Errorf("no HTTP check on /healthz: %+v", hs.Checks)

@@ -16,7 +16,7 @@ import (
 )
 
 // servingURL reads the start line in either log format.
-var servingURL = regexp.MustCompile(`"?msg"?[=:]"?serving\b.*?"?url"?[=:]"?(http://[^"\s]+)`)
+var servingURL = regexp.MustCompile(`"?msg"?[=:]"?serving\b.*?"?url"?[=:]"?(https?://[^"\s]+)`)
 
 // startBrisk runs `brisk serve` in-process on a free loopback port, exactly
 // as main wires it, and returns its base URL and log. It is stopped as by
@@ -26,13 +26,14 @@ func startBrisk(t *testing.T, args ...string) (baseURL string, log *testkit.Log)
 	return startRun(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
 }
 
-// startRun is startBrisk with the whole command line.
+// startRun is startBrisk with the whole command line. What brisk prints
+// for the user goes into the log too.
 func startRun(t *testing.T, full []string) (baseURL string, log *testkit.Log) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log = &testkit.Log{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, full, io.Discard, log) }()
+	go func() { done <- run(ctx, full, log, log) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -53,6 +53,7 @@ type serveOptions struct {
 	log                  *slog.Logger
 	codings              []*compress.Coding
 	memoryBudget         int64
+	transport            *transport
 }
 
 func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
@@ -79,6 +80,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
 	fset.StringVar(&o.metricsAddr, "metrics-addr", "", "`address` of a separate listener for Prometheus metrics at /metrics; \"\" = off")
 	fset.BoolVar(&o.accessLog, "access-log", false, "log one line per request (method, path, status, coding, bytes, duration, client)")
 	fset.BoolVar(&o.trustXFF, "trust-proxy-headers", false, "take the client address the access log shows from Fly-Client-IP or X-Forwarded-For (only behind a proxy that sets them)")
+	transportFlags := addTransportFlags(fset)
 
 	positional, err := parseFlags(fset, args, os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -140,6 +142,9 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
 		return fail(err)
 	}
 	o.memoryBudget = int64(common.memoryBudget)
+	if o.transport, err = transportFlags.resolve(o.log); err != nil {
+		return fail(err)
+	}
 
 	// Site discovery: an explicit ROOT, then Leptos' own variable, then
 	// cargo-leptos' default for an SSR app, then the demo.
@@ -229,15 +234,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		upstreamReady = app.ready
 	}
 
-	srv := server.New(server.Config{
+	srvCfg := server.Config{
 		Source: store, Logger: log, Started: started, Cache: cache,
 		IdleTimeout: o.idle, ShutdownTimeout: o.shutdown, LiveReload: o.dev,
 		Upstream: upstream, UpstreamReady: upstreamReady,
 		Fallback: o.fallback, BasePath: o.basePath, CrossOriginIsolation: o.coi,
 		Headers: o.headerRules, NotFound: o.notFound,
 		Metrics: metricsLn != nil, AccessLog: o.accessLog, TrustProxyHeaders: o.trustXFF,
-	})
-	baseURL := "http://" + displayAddr(ln.Addr())
+	}
+	scheme, err := o.transport.apply(&srvCfg, o.codings, ln.Addr(), stdout, log)
+	if err != nil {
+		log.Error("cannot set up TLS", "err", err)
+		return exitFailure
+	}
+	srv := server.New(srvCfg)
+	baseURL := scheme + "://" + displayAddr(ln.Addr())
 	log.Info("serving", "root", rootName, "files", store.Snapshot().Len(),
 		"url", baseURL, "startup", time.Since(started).Round(time.Microsecond))
 	if metricsLn != nil {
