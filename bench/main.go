@@ -59,10 +59,12 @@ import (
 	"time"
 )
 
-// targets are the two URLs under load: the small one measures the cost of
-// a request, the large one the cost of moving bytes.
+// targets are the URLs under load: the small one measures the cost of
+// a request, the large one the cost of moving bytes, and js, in between,
+// a body too large for one write of net/http's buffer.
 var targets = []struct{ name, file string }{
-	{"small", htmlPath},
+	{"small", smallPath},
+	{"js", jsPath},
 	{"large", wasmPath},
 }
 
@@ -85,10 +87,19 @@ func run() int {
 	timeout := flag.Duration("timeout", 10*time.Minute, "bound on the whole command, install and build included")
 	baseline := flag.String("baseline", "", "`directory` of another brisk checkout, built and measured as brisk-base beside brisk (a paired A/B of two builds)")
 	briskArgs := flag.String("brisk-args", "", "extra serve `flags` for brisk (not brisk-base), split on spaces, e.g. \"--metrics-addr 127.0.0.1:0\"")
+	rates := flag.String("rates", "", "after the wrk rounds, fixed-rate runs at these `percentages` of nginx's median rate per target, e.g. 25,50,75")
+	sidecars := flag.String("sidecars", "brisk", "who writes the site's .br/.zst/.gz sidecars: `brisk` (brisk precompress, with its manifest) or cli (the brotli, zstd and gzip commands, no manifest)")
 	flag.Parse()
+	levels, rateErr := parseLevels(*rates)
+	if rateErr == nil && *sidecars != "brisk" && *sidecars != "cli" {
+		rateErr = fmt.Errorf("-sidecars %q: want brisk or cli", *sidecars)
+	}
 	names, err := parseServers(*serverList)
 	if err == nil && (flag.NArg() > 0 || *rounds < 0 || *cold < 1 || *wasmSize < 1024 || *duration < time.Second || *duration%time.Second != 0 || *timeout <= 0) {
 		err = errors.New("want no arguments, -rounds ≥ 0, -cold ≥ 1, -wasm-size ≥ 1024, -duration in whole seconds ≥ 1s and -timeout > 0")
+	}
+	if err == nil {
+		err = rateErr
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v (see -help)\n", err)
@@ -106,7 +117,7 @@ func run() int {
 	b := &bench{
 		start: time.Now(), loadBefore: loadAvg(), command: commandLine(),
 		duration: *duration, rounds: *rounds, coldRuns: *cold, wasmSize: *wasmSize, withH2: *withH2,
-		baseline: *baseline, briskArgs: strings.Fields(*briskArgs),
+		baseline: *baseline, briskArgs: strings.Fields(*briskArgs), rateLevels: levels, cliSidecars: *sidecars == "cli",
 	}
 	err = b.run(ctx, names, *install, *wasmFile)
 	started.stopAll()
@@ -163,6 +174,8 @@ type bench struct {
 	briskArgs             []string // -brisk-args
 	wrk                   string
 	withH2                bool   // -h2
+	rateLevels            []int  // -rates
+	cliSidecars           bool   // -sidecars cli
 	h2load                string // empty: no HTTP/2 part
 	h2                    []*h2Endpoint
 	site                  *site
@@ -212,7 +225,7 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 	if err := buildBrisk(ctx, mod, brisk); err != nil {
 		return err
 	}
-	if b.site, err = writeSite(ctx, brisk, filepath.Join(tmp, "site"), wasmFile, b.wasmSize); err != nil {
+	if b.site, err = writeSite(ctx, brisk, filepath.Join(tmp, "site"), wasmFile, b.wasmSize, b.cliSidecars); err != nil {
 		return err
 	}
 	var skipped []string
@@ -251,6 +264,9 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 	}
 	if b.wrk != "" && b.rounds > 0 {
 		b.load(ctx, running)
+		if len(b.rateLevels) > 0 {
+			b.rateRuns(ctx, running)
+		}
 	}
 	for _, p := range running {
 		if kb, detail, err := treeRSS(p.proc.pid); err == nil {
@@ -407,11 +423,11 @@ func (b *bench) report(w io.Writer) {
 	fmt.Fprintf(w, "- Versions: %s\n", strings.Join(versions, "; "))
 	fmt.Fprintf(w, "- Command: `%s`\n", b.command)
 	s := b.site
-	fmt.Fprintf(w, "- Site: `%s` %d B (br %d), `%s` %d B (br %d), `%s` %s %d B (br %d); sidecars written once by `brisk precompress`, shared by all servers\n",
-		htmlPath, s.rawSize[htmlPath], len(s.br[htmlPath]), jsPath, s.rawSize[jsPath], len(s.br[jsPath]),
-		wasmPath, s.wasmSource, s.rawSize[wasmPath], len(s.br[wasmPath]))
-	fmt.Fprintf(w, "- Load: `wrk -t2 -c64 -d%s --latency -H 'Accept-Encoding: br'`; small = `/%s`, large = `/%s`; %d rounds, servers interleaved; median run shown (req/s and its p50/p99); wrk shares the machine's cores with the server\n",
-		wrkSeconds(b.duration), htmlPath, wasmPath, b.rounds)
+	fmt.Fprintf(w, "- Site: `%s` %d B (br %d; `%s` the same page without its preload links), `%s` %d B (br %d), `%s` %s %d B (br %d); sidecars written once by %s, shared by all servers\n",
+		htmlPath, s.rawSize[htmlPath], len(s.br[htmlPath]), smallPath, jsPath, s.rawSize[jsPath], len(s.br[jsPath]),
+		wasmPath, s.wasmSource, s.rawSize[wasmPath], len(s.br[wasmPath]), s.sidecarsBy)
+	fmt.Fprintf(w, "- Load: `wrk -t2 -c64 -d%s --latency -H 'Accept-Encoding: br'`; small = `/%s` (the page without its preload links: wrk would count brisk's 103 Early Hints as responses), js = `/%s`, large = `/%s`; %d rounds, servers interleaved; median run shown (req/s and its p50/p99); wrk shares the machine's cores with the server\n",
+		wrkSeconds(b.duration), smallPath, jsPath, wasmPath, b.rounds)
 	fmt.Fprintf(w, "- Cold start: exec to the first and to the last byte of a br `GET /%s` (answer checked whole), medians of %d starts, interleaved; RSS: VmRSS summed over the server's process tree after the load, MiB\n",
 		wasmPath, b.coldRuns)
 	if b.incomplete != "" {
@@ -419,8 +435,18 @@ func (b *bench) report(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "| server | small req/s | small vs nginx | large req/s | large vs nginx | small p50 / p99 ms | large p50 / p99 ms | cold start ms (first / last byte) | RSS MB | notes |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	head, rule := []string{"server"}, []string{"---"}
+	for _, t := range targets {
+		head = append(head, t.name+" req/s", t.name+" vs nginx")
+		rule = append(rule, "---:", "---:")
+	}
+	for _, t := range targets {
+		head = append(head, t.name+" p50 / p99 ms")
+		rule = append(rule, "---:")
+	}
+	head = append(head, "cold start ms (first / last byte)", "RSS MB", "notes")
+	rule = append(rule, "---:", "---:", "---")
+	fmt.Fprintf(w, "| %s |\n|%s|\n", strings.Join(head, " | "), strings.Join(rule, "|"))
 	for _, p := range b.peers {
 		cells := []string{p.name}
 		for _, t := range targets {
@@ -452,6 +478,7 @@ func (b *bench) report(w io.Writer) {
 		cells = append(cells, strings.ReplaceAll(strings.Join(notes, "; "), "|", "\\|"))
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
+	b.reportRates(w)
 	b.reportH2(w)
 	fmt.Fprintln(w)
 
@@ -566,4 +593,20 @@ func commandLine() string {
 		words = append(words, a)
 	}
 	return strings.Join(words, " ")
+}
+
+// parseLevels reads -rates: percentages from 1 to 100.
+func parseLevels(list string) ([]int, error) {
+	var levels []int
+	for f := range strings.SplitSeq(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 100 {
+			return nil, fmt.Errorf("-rates %q: want percentages from 1 to 100, e.g. 25,50,75", list)
+		}
+		levels = append(levels, n)
+	}
+	return levels, nil
 }

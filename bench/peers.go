@@ -32,7 +32,7 @@ var allPeers = append(slices.Clone(defaultPeers), "nginx-1w")
 // aptPackages is what -install asks Debian for: the peers, nginx's
 // brotli_static module (nginx cannot serve .br sidecars without it), wrk,
 // and h2load and openssl for the HTTP/2 part.
-var aptPackages = []string{"nginx", "libnginx-mod-http-brotli-static", "h2o", "caddy", "wrk", "nghttp2-client", "openssl"}
+var aptPackages = []string{"nginx", "libnginx-mod-http-brotli-static", "h2o", "caddy", "wrk", "nghttp2-client", "openssl", "brotli", "zstd"}
 
 // peer is one server under test: how to configure and start it, and what
 // was measured.
@@ -54,6 +54,7 @@ type peer struct {
 	wasmHeaders string   // the br answer's headers for the wasm, for the report
 	notes       []string // deviations from what brisk promises a browser, and run errors
 	runs        map[string][]wrkResult
+	rates       map[rateKey]rateResult // fixed-rate runs (-rates)
 	rssKB       int64
 	rssDetail   string
 	cold        []time.Duration // to the first byte

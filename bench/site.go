@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,14 +22,21 @@ const (
 	htmlPath = "index.html"
 	jsPath   = "pkg/app.js"
 	wasmPath = "pkg/app_bg.wasm"
+	// smallPath is index.html without its preload links, the small target
+	// under wrk: for a page with them brisk sends a 103 Early Hints first,
+	// and wrk counts that as a response of its own, which doubled brisk's
+	// rate on index.html in earlier runs.
+	smallPath = "small.html"
 )
 
 const (
-	// htmlSize and jsSize are the sizes of a typical wasm-bindgen index
-	// page and glue module, so that the small target measures per-request
-	// overhead rather than transfer.
+	// htmlSize is the size of a typical wasm-bindgen index page, so that
+	// the small target measures per-request overhead rather than transfer;
+	// jsSize that of a minified bundle of JS glue, which brotli takes to
+	// a mid-size body (about 18 KB): the size where net/http's 4 KiB
+	// buffer splits a response in two writes.
 	htmlSize = 2 << 10
-	jsSize   = 30 << 10
+	jsSize   = 64 << 10
 	// syntheticWasmSize is the raw size of the generated module. With the
 	// generator's mix it brotli-compresses to about 460 KB, the size of the
 	// real automerge module's .br, so that -wasm and the default measure
@@ -43,6 +51,7 @@ type site struct {
 	wasmSource string            // "synthetic" or the base name of -wasm
 	rawSize    map[string]int    // path → size of the file itself
 	br         map[string][]byte // path → its .br sidecar
+	sidecarsBy string            // who wrote the sidecars, for the report
 }
 
 // buildBrisk builds ./cmd/brisk as the Dockerfile does (static, stripped,
@@ -75,10 +84,12 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return repo, nil
 }
 
-// writeSite writes the three files under root and runs `brisk precompress`
-// once, so that every server reads the same .br/.zst/.gz sidecars and the
-// comparison is about serving, not compressing.
-func writeSite(ctx context.Context, brisk, root, wasmFile string, syntheticSize int) (*site, error) {
+// writeSite writes the three files under root and their .br/.zst/.gz
+// sidecars once, so that every server reads the same ones and the
+// comparison is about serving, not compressing: with `brisk precompress`
+// (and its manifest), or with cli the reference commands, as
+// `cargo leptos build --precompress` or a CI step leave them.
+func writeSite(ctx context.Context, brisk, root, wasmFile string, syntheticSize int, cli bool) (*site, error) {
 	s := &site{root: root, rawSize: map[string]int{}, br: map[string][]byte{}}
 	var wasm []byte
 	if wasmFile != "" {
@@ -95,9 +106,10 @@ func writeSite(ctx context.Context, brisk, root, wasmFile string, syntheticSize 
 		s.wasmSource = "synthetic"
 	}
 	files := map[string][]byte{
-		htmlPath: syntheticHTML(htmlSize),
-		jsPath:   syntheticJS(jsSize),
-		wasmPath: wasm,
+		htmlPath:  syntheticHTML(htmlSize, true),
+		smallPath: syntheticHTML(htmlSize, false),
+		jsPath:    syntheticJS(jsSize),
+		wasmPath:  wasm,
 	}
 	for p, data := range files {
 		full := filepath.Join(root, p)
@@ -110,12 +122,26 @@ func writeSite(ctx context.Context, brisk, root, wasmFile string, syntheticSize 
 		s.rawSize[p] = len(data)
 	}
 
-	logf("brisk precompress %s (brotli 11 on %d KB of wasm takes a few seconds)", root, len(wasm)/1000)
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, brisk, "precompress", "--log-level", "warn", root)
-	cmd.Env = withoutBriskEnv(os.Environ())
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("brisk precompress: %w\n%s", err, b)
+	if cli {
+		logf("brotli -q 11 -w 24, zstd -19 and gzip -9 on each file (brotli 11 on %d KB of wasm takes a few seconds)", len(wasm)/1000)
+		for p := range files {
+			for _, argv := range [][]string{{"brotli", "-q", "11", "-w", "24", "-k", "-f"}, {"zstd", "-q", "-19", "-k", "-f"}, {"gzip", "-9", "-k", "-f"}} {
+				cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], filepath.Join(root, p))...)
+				if b, err := cmd.CombinedOutput(); err != nil {
+					return nil, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, b)
+				}
+			}
+		}
+		s.sidecarsBy = "the brotli, zstd and gzip commands (no manifest)"
+	} else {
+		logf("brisk precompress %s (brotli 11 on %d KB of wasm takes a few seconds)", root, len(wasm)/1000)
+		cmd := exec.CommandContext(ctx, brisk, "precompress", "--log-level", "warn", root)
+		cmd.Env = withoutBriskEnv(os.Environ())
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("brisk precompress: %w\n%s", err, b)
+		}
+		s.sidecarsBy = "`brisk precompress`"
 	}
 	logf("precompressed in %s", time.Since(start).Round(time.Millisecond))
 	for p := range files {
@@ -147,15 +173,17 @@ var words = strings.Fields(`app wasm module load init state view node render upd
 // syntheticHTML is a deterministic index page of exactly size bytes, shaped
 // like a Leptos/Trunk index.html: a head with preload links and a body of
 // prose-like text.
-func syntheticHTML(size int) []byte {
+func syntheticHTML(size int, preload bool) []byte {
 	r := rand.New(rand.NewPCG(1, 2))
 	z := rand.NewZipf(r, 1.1, 2, uint64(len(words)-1))
 	var b strings.Builder
 	b.WriteString("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" +
-		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>benchpeers</title>\n" +
-		"<link rel=\"modulepreload\" href=\"/pkg/app.js\">\n" +
-		"<link rel=\"preload\" href=\"/pkg/app_bg.wasm\" as=\"fetch\" type=\"application/wasm\" crossorigin>\n" +
-		"</head>\n<body>\n")
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>benchpeers</title>\n")
+	if preload {
+		b.WriteString("<link rel=\"modulepreload\" href=\"/pkg/app.js\">\n" +
+			"<link rel=\"preload\" href=\"/pkg/app_bg.wasm\" as=\"fetch\" type=\"application/wasm\" crossorigin>\n")
+	}
+	b.WriteString("</head>\n<body>\n")
 	const tail = "<script type=\"module\">import init from '/pkg/app.js'; init('/pkg/app_bg.wasm');</script>\n</body>\n</html>\n"
 	for b.Len() < size-len(tail) {
 		fmt.Fprintf(&b, "<p class=\"%s-%s\">", words[z.Uint64()], words[z.Uint64()])
@@ -174,16 +202,20 @@ func syntheticHTML(size int) []byte {
 func syntheticJS(size int) []byte {
 	r := rand.New(rand.NewPCG(3, 4))
 	z := rand.NewZipf(r, 1.1, 2, uint64(len(words)-1))
+	// A minifier's short names, some used much more than others.
+	var names []string
+	for i := range 400 {
+		names = append(names, strconv.FormatInt(int64(i+10), 36))
+	}
+	zn := rand.NewZipf(r, 1.05, 4, uint64(len(names)-1))
+	id := func() string { return names[zn.Uint64()] }
 	var b strings.Builder
-	b.WriteString("let wasm;\nconst heap = new Array(128).fill(undefined);\nlet heap_next = heap.length;\n\n")
 	const tail = "export default init;\n"
 	for b.Len() < size-len(tail) {
 		a, c := words[z.Uint64()], words[z.Uint64()]
-		// wasm-bindgen names imports with a hash suffix (__wbg_new_0f9a1c2b).
-		fmt.Fprintf(&b, "export function __wbg_%s%s_%08x(arg0, arg1) {\n", a, c, r.Uint32())
-		fmt.Fprintf(&b, "    const ptr0 = passStringToWasm0(arg0, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);\n")
-		fmt.Fprintf(&b, "    const ret = wasm.%s_%s_%x(ptr0, WASM_VECTOR_LEN, arg1 >>> %d, %d);\n", a, words[z.Uint64()], r.Uint32(), r.IntN(32), r.IntN(1<<16))
-		fmt.Fprintf(&b, "    if (ret[%d] !== 0) { throw takeObject(ret[%d]); }\n    return getObject(ret[0]);\n}\n\n", 1+r.IntN(3), 1+r.IntN(3))
+		fmt.Fprintf(&b, "function %s(%s,%s){const %s=%s.%s_%s(%s,%d);if(%s[%d]!==0)throw %s(%s[%d]);return %s(%s>>>%d)+%q}",
+			id(), id(), id(), id(), id(), a, c, id(), r.IntN(1<<10), id(), r.IntN(8), id(), id(), r.IntN(8), id(), id(),
+			r.IntN(32), words[z.Uint64()]+strconv.FormatUint(r.Uint64()%1e3, 36))
 	}
 	return fitText([]byte(b.String()), size, tail)
 }
