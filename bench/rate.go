@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -44,7 +45,11 @@ type rateKey struct {
 const rateConns = 64
 
 // runRate sends GET requests for path to addr at rate per second for d,
-// asking for br.
+// asking for br. Each connection keeps a schedule of its own (every
+// rateConns-th slot), as wrk2 does: a request that is late because the
+// one before it was slow is timed from when it was due. The client parses
+// responses by hand and allocates nothing per request, so that it has no
+// pauses of its own to charge to the server.
 func runRate(ctx context.Context, addr, path string, rate float64, d time.Duration) (rateResult, error) {
 	res := rateResult{rate: rate}
 	n := int(rate * d.Seconds())
@@ -52,97 +57,155 @@ func runRate(ctx context.Context, addr, path string, rate float64, d time.Durati
 		return res, fmt.Errorf("rate %.0f/s for %s is no request", rate, d)
 	}
 	req := []byte("GET /" + path + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept-Encoding: br\r\nUser-Agent: benchpeers\r\n\r\n")
-	due := make(chan time.Time, n)
-	var (
-		mu        sync.Mutex
-		latencies = make([]time.Duration, 0, n)
-		errs      int
-		wg        sync.WaitGroup
-	)
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
-	for range min(rateConns, n) {
-		wg.Go(func() {
-			var conn net.Conn
-			var br *bufio.Reader
-			defer func() {
-				if conn != nil {
-					conn.Close()
-				}
-			}()
-			for at := range due {
-				if wait := time.Until(at); wait > 0 {
-					time.Sleep(wait)
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				if conn == nil {
-					var err error
-					if conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
-						mu.Lock()
-						errs++
-						mu.Unlock()
-						continue
-					}
-					br = bufio.NewReaderSize(conn, 64<<10)
-				}
-				ok := exchange(conn, br, req)
-				took := time.Since(at)
-				mu.Lock()
-				if ok {
-					latencies = append(latencies, took)
-				} else {
-					errs++
-				}
-				mu.Unlock()
-				if !ok {
-					conn.Close()
-					conn = nil
-				}
-			}
-		})
-	}
+	conns := min(rateConns, n)
+	latencies := make([][]time.Duration, conns)
+	errs := make([]int, conns)
 	start := time.Now().Add(10 * time.Millisecond)
 	interval := time.Duration(float64(time.Second) / rate)
-	for i := range n {
-		due <- start.Add(time.Duration(i) * interval)
+	var wg sync.WaitGroup
+	for k := range conns {
+		wg.Go(func() {
+			c := rateClient{addr: addr, req: req}
+			defer c.close()
+			mine := make([]time.Duration, 0, n/conns+1)
+			for i := k; i < n && ctx.Err() == nil; i += conns {
+				due := start.Add(time.Duration(i) * interval)
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
+				}
+				if c.get(ctx) {
+					mine = append(mine, time.Since(due))
+				} else {
+					errs[k]++
+				}
+			}
+			latencies[k] = mine
+		})
 	}
-	close(due)
 	wg.Wait()
 	elapsed := time.Since(start)
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("fixed-rate run cut short: %w", context.Cause(ctx))
 	}
-	slices.Sort(latencies)
-	res.errors = errs
-	res.achieved = float64(len(latencies)) / elapsed.Seconds()
-	if len(latencies) > 0 {
-		at := func(q float64) time.Duration { return latencies[min(int(q*float64(len(latencies))), len(latencies)-1)] }
+	all := slices.Concat(latencies...)
+	slices.Sort(all)
+	for _, e := range errs {
+		res.errors += e
+	}
+	res.achieved = float64(len(all)) / elapsed.Seconds()
+	if len(all) > 0 {
+		at := func(q float64) time.Duration { return all[min(int(q*float64(len(all))), len(all)-1)] }
 		res.p50, res.p99, res.p999 = at(0.50), at(0.99), at(0.999)
 	}
 	return res, nil
 }
 
-// exchange sends one request on conn and reads its whole answer; false
-// means the exchange failed or the answer was not a 200.
-func exchange(conn net.Conn, br *bufio.Reader, req []byte) bool {
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return false
+// rateClient is one keep-alive connection of a fixed-rate run.
+type rateClient struct {
+	addr string
+	req  []byte
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (c *rateClient) close() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
 	}
-	if _, err := conn.Write(req); err != nil {
-		return false
+}
+
+// get sends the request and reads its whole answer, reconnecting once if
+// the server had closed the connection (nginx does after 1000 requests);
+// false means no 200 came back.
+func (c *rateClient) get(ctx context.Context) bool {
+	for attempt := range 2 {
+		if c.conn == nil {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", c.addr)
+			if err != nil {
+				return false
+			}
+			c.conn = conn
+			if c.br == nil {
+				c.br = bufio.NewReaderSize(conn, 64<<10)
+			} else {
+				c.br.Reset(conn)
+			}
+		}
+		status, keep, err := c.exchange()
+		if err == nil {
+			if !keep {
+				c.close()
+			}
+			return status == http.StatusOK
+		}
+		c.close()
+		if attempt == 1 {
+			return false
+		}
 	}
-	resp, err := http.ReadResponse(br, nil)
-	for err == nil && resp.StatusCode < 200 { // a 103 Early Hints comes first
-		resp, err = http.ReadResponse(br, nil)
+	return false
+}
+
+// exchange writes the request and reads one final response, skipping 1xx
+// ones (a 103 Early Hints), and discards its body.
+func (c *rateClient) exchange() (status int, keepAlive bool, err error) {
+	if err := c.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return 0, false, err
 	}
-	if err != nil {
-		return false
+	if _, err := c.conn.Write(c.req); err != nil {
+		return 0, false, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return err == nil && resp.StatusCode == http.StatusOK
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		// "HTTP/1.1 200 OK"
+		if len(line) < 12 {
+			return 0, false, fmt.Errorf("bad status line %q", line)
+		}
+		status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+		length, keep := int64(0), true
+		for {
+			h, err := c.br.ReadSlice('\n')
+			if err != nil {
+				return 0, false, err
+			}
+			if len(h) <= 2 { // the blank line
+				break
+			}
+			if name, value, ok := bytes.Cut(h, []byte(":")); ok {
+				value = bytes.TrimSpace(value)
+				switch {
+				case bytes.EqualFold(name, []byte("Content-Length")):
+					length = parseLength(value)
+				case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("close")):
+					keep = false
+				}
+			}
+		}
+		if status < 200 {
+			continue
+		}
+		if _, err := c.br.Discard(int(length)); err != nil {
+			return 0, false, err
+		}
+		return status, keep, nil
+	}
+}
+
+func parseLength(b []byte) int64 {
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }
 
 // rateRuns runs every peer at each level (a percentage of nginx's median
@@ -219,8 +282,12 @@ func (b *bench) reportRates(w io.Writer) {
 				if !ok {
 					continue
 				}
-				fmt.Fprintf(w, "| %s | %d%% | %.0f | %s | %.0f | %.2f | %.2f | %.2f | %s |\n", t.name, level, r.rate, p.name,
-					r.achieved, ms(r.p50), ms(r.p99), ms(r.p999), ratio(float64(r.p99), float64(base.p99), okBase && base.p99 > 0))
+				achieved := fmt.Sprintf("%.0f", r.achieved)
+				if r.achieved < 0.95*r.rate {
+					achieved += " (fell behind)"
+				}
+				fmt.Fprintf(w, "| %s | %d%% | %.0f | %s | %s | %.2f | %.2f | %.2f | %s |\n", t.name, level, r.rate, p.name,
+					achieved, ms(r.p50), ms(r.p99), ms(r.p999), ratio(float64(r.p99), float64(base.p99), okBase && base.p99 > 0))
 			}
 		}
 	}

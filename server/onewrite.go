@@ -76,8 +76,11 @@ var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); retur
 // system call where the connection allows it, and with net/http's writes
 // otherwise.
 func sendInOneWrite(w http.ResponseWriter, r *http.Request, status int, body []byte) error {
-	oc := connOf(r)
-	if oc == nil || r.ProtoMajor != 1 || len(body) < minOneWrite {
+	var oc *clientConn
+	if len(body) >= minOneWrite && r.ProtoMajor == 1 {
+		oc = connOf(r)
+	}
+	if oc == nil {
 		w.WriteHeader(status)
 		_, err := w.Write(body)
 		return err

@@ -93,25 +93,32 @@ func benchmarkServe(b *testing.B, srv *Server, ds *deltaSite, prefix, etag strin
 	}
 }
 
-// BenchmarkServeLoopback serves the large br wasm over real loopback
-// connections, keep-alive, from parallel clients, so that a CPU profile
+// BenchmarkServeLoopback serves br responses over real loopback
+// connections, keep-alive, from parallel clients: a 2 KB page (the cost
+// of a request), a mid-size JS bundle (18 KB, more than net/http's 4 KiB
+// buffer) and a large wasm (the cost of moving bytes). A CPU profile
 // (-cpuprofile) shows where a response's time goes beyond the handler:
 // net/http, the socket writes, the kernel.
 func BenchmarkServeLoopback(b *testing.B) {
-	// Random letters compress about as well as wasm does (to ~60%).
-	wasm := make([]byte, 800_000)
 	r := rand.New(rand.NewPCG(1, 2))
-	for i := range wasm {
-		wasm[i] = 'a' + byte(r.IntN(20))
+	// Random letters from an alphabet of n compress to about log2(n)/8.
+	letters := func(size, n int) []byte {
+		out := make([]byte, size)
+		for i := range out {
+			out[i] = 'a' + byte(r.IntN(n))
+		}
+		return out
 	}
 	codings, _ := compress.NewCodings("br", compress.Fast)
-	store, err := compress.Open(fstest.MapFS{"pkg/app_bg.wasm": {Data: wasm, ModTime: testMod}}, compress.Config{Codings: codings})
+	store, err := compress.Open(fstest.MapFS{
+		"index.html":      {Data: testText(2_000), ModTime: testMod},
+		"pkg/app.js":      {Data: letters(64_000, 7), ModTime: testMod},
+		"pkg/app_bg.wasm": {Data: letters(800_000, 20), ModTime: testMod},
+	}, compress.Config{Codings: codings})
 	if err != nil {
 		b.Fatal(err)
 	}
 	store.Precompress(context.Background())
-	a, _ := store.Snapshot().Lookup("pkg/app_bg.wasm")
-	b.SetBytes(a.Variants()[0].Size)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -120,29 +127,34 @@ func BenchmarkServeLoopback(b *testing.B) {
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 	addr := ln.Addr().String()
-	request := []byte("GET /pkg/app_bg.wasm HTTP/1.1\r\nHost: b\r\nAccept-Encoding: br\r\n\r\n")
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer conn.Close()
-		r := bufio.NewReaderSize(conn, 64<<10)
-		for pb.Next() {
-			if _, err := conn.Write(request); err != nil {
-				b.Error(err)
-				return
-			}
-			resp, err := http.ReadResponse(r, nil)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-	})
+	for _, name := range []string{"index.html", "pkg/app.js", "pkg/app_bg.wasm"} {
+		b.Run(name, func(b *testing.B) {
+			a, _ := store.Snapshot().Lookup(name)
+			b.SetBytes(a.Variants()[0].Size)
+			request := []byte("GET /" + name + " HTTP/1.1\r\nHost: b\r\nAccept-Encoding: br\r\n\r\n")
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer conn.Close()
+				r := bufio.NewReaderSize(conn, 64<<10)
+				for pb.Next() {
+					if _, err := conn.Write(request); err != nil {
+						b.Error(err)
+						return
+					}
+					resp, err := http.ReadResponse(r, nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		})
+	}
 }
