@@ -406,7 +406,13 @@ func (b *bench) report(w io.Writer) {
 		return r.reqPerSec, ok
 	}
 
-	fmt.Fprintln(w, "## brisk vs nginx, h2o and Caddy: precompressed WebAssembly app")
+	var others []string
+	for _, p := range b.peers {
+		if p.name != "brisk" {
+			others = append(others, p.name)
+		}
+	}
+	fmt.Fprintf(w, "## brisk vs %s: precompressed WebAssembly app\n", strings.Join(others, ", "))
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- Date: %s; took %s\n", b.start.Format("2006-01-02 15:04 MST"), b.elapsed.Round(time.Second))
 	fmt.Fprintf(w, "- Machine: %s, nproc %d, %s RAM, Linux %s; load average before %s, after %s\n",

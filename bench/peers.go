@@ -110,7 +110,7 @@ func briskPeer(ctx context.Context, name, bin, src string, extra []string, s *si
 	if commit := gitCommit(ctx, src); commit != "" {
 		version += " (commit " + commit + ")"
 	}
-	config := "`brisk serve --addr 127.0.0.1:P --watch=false --log-level warn SITE`, sidecars and manifest from `brisk precompress`"
+	config := "`brisk serve --addr 127.0.0.1:P --watch=false --log-level warn SITE`, with the site's sidecars as the Site line says"
 	if len(extra) > 0 {
 		config += "; with " + strings.Join(extra, " ")
 	}
