@@ -62,11 +62,14 @@ import (
 // targets are the URLs under load: the small one measures the cost of
 // a request, the large one the cost of moving bytes, and js, in between,
 // a body too large for one write of net/http's buffer.
-var targets = []struct{ name, file string }{
+var targets = []target{
 	{"small", smallPath},
 	{"js", jsPath},
 	{"large", wasmPath},
 }
+
+// target is a file under load, by its name in the report.
+type target struct{ name, file string }
 
 func main() {
 	os.Exit(run())
@@ -88,9 +91,14 @@ func run() int {
 	baseline := flag.String("baseline", "", "`directory` of another brisk checkout, built and measured as brisk-base beside brisk (a paired A/B of two builds)")
 	briskArgs := flag.String("brisk-args", "", "extra serve `flags` for brisk (not brisk-base), split on spaces, e.g. \"--metrics-addr 127.0.0.1:0\"")
 	rates := flag.String("rates", "", "after the wrk rounds, fixed-rate runs at these `percentages` of nginx's median rate per target, e.g. 25,50,75")
+	plain := flag.String("plain", "", "also load incompressible files of these `sizes` in KiB, e.g. 1,4,16,32,64, served identity, against every server and a minimal nginx (nginx-min: sendfile, no brotli_static or gzip_static)")
 	sidecars := flag.String("sidecars", "brisk", "who writes the site's .br/.zst/.gz sidecars: `brisk` (brisk precompress, with its manifest) or cli (the brotli, zstd and gzip commands, no manifest)")
 	flag.Parse()
-	levels, rateErr := parseLevels(*rates)
+	levels, rateErr := parseInts("-rates", *rates, 1, 100, "percentages from 1 to 100, e.g. 25,50,75")
+	plainKiB, plainErr := parseInts("-plain", *plain, 1, 1024, "sizes in KiB from 1 to 1024, e.g. 1,4,16,32,64")
+	if rateErr == nil {
+		rateErr = plainErr
+	}
 	if rateErr == nil && *sidecars != "brisk" && *sidecars != "cli" {
 		rateErr = fmt.Errorf("-sidecars %q: want brisk or cli", *sidecars)
 	}
@@ -118,6 +126,7 @@ func run() int {
 		start: time.Now(), loadBefore: loadAvg(), command: commandLine(),
 		duration: *duration, rounds: *rounds, coldRuns: *cold, wasmSize: *wasmSize, withH2: *withH2,
 		baseline: *baseline, briskArgs: strings.Fields(*briskArgs), rateLevels: levels, cliSidecars: *sidecars == "cli",
+		plainKiB: plainKiB,
 	}
 	err = b.run(ctx, names, *install, *wasmFile)
 	started.stopAll()
@@ -173,9 +182,11 @@ type bench struct {
 	baseline              string   // -baseline: a second checkout to build
 	briskArgs             []string // -brisk-args
 	wrk                   string
-	withH2                bool   // -h2
-	rateLevels            []int  // -rates
-	cliSidecars           bool   // -sidecars cli
+	withH2                bool  // -h2
+	rateLevels            []int // -rates
+	cliSidecars           bool  // -sidecars cli
+	plainKiB              []int // -plain
+	plain                 *plainProbe
 	h2load                string // empty: no HTTP/2 part
 	h2                    []*h2Endpoint
 	site                  *site
@@ -229,6 +240,11 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 		return err
 	}
 	var skipped []string
+	if len(b.plainKiB) > 0 {
+		if b.plain, err = newPlainProbe(ctx, b.site, b.plainKiB); err != nil {
+			return err
+		}
+	}
 	b.peers, skipped = findPeers(ctx, names, brisk, b.briskArgs, b.site)
 	if b.baseline != "" {
 		base := filepath.Join(tmp, "brisk-base")
@@ -263,9 +279,12 @@ func (b *bench) run(ctx context.Context, names []string, install bool, wasmFile 
 		return context.Cause(ctx)
 	}
 	if b.wrk != "" && b.rounds > 0 {
-		b.load(ctx, running)
+		b.load(ctx, running, targets)
 		if len(b.rateLevels) > 0 {
 			b.rateRuns(ctx, running)
+		}
+		if b.plain != nil {
+			b.plain.run(ctx, b, running, filepath.Join(tmp, "run"))
 		}
 	}
 	for _, p := range running {
@@ -318,7 +337,7 @@ func (b *bench) launch(ctx context.Context, p *peer, dir string) error {
 
 // load runs wrk round by round, target by target, server by server, so
 // that consecutive runs of one server are as far apart as possible.
-func (b *bench) load(ctx context.Context, peers []*peer) {
+func (b *bench) load(ctx context.Context, peers []*peer, targets []target) {
 	for round := range b.rounds {
 		for _, t := range targets {
 			var line []string
@@ -348,8 +367,9 @@ func (b *bench) load(ctx context.Context, peers []*peer) {
 }
 
 // checkRun notes what wrk saw that the verification could not: error
-// answers and socket errors under load, and responses larger than the .br
-// sidecar plus headers (a server falling back to identity under load).
+// answers and socket errors under load, and responses larger than the
+// expected body (the .br sidecar, or the file for one without) plus
+// headers: a server falling back to identity under load.
 func (b *bench) checkRun(p *peer, target, file string, r wrkResult) {
 	if r.non2xx > 0 {
 		p.note("%s: %d non-2xx answers under load", target, r.non2xx)
@@ -359,8 +379,12 @@ func (b *bench) checkRun(p *peer, target, file string, r wrkResult) {
 	}
 	if r.requests > 0 {
 		per := r.bytesRead / float64(r.requests)
-		if limit := float64(len(b.site.br[file])) + 1024; per > limit*1.02 {
-			p.note("%s: %.0f bytes per answer under load, more than the .br (%d) and headers", target, per, len(b.site.br[file]))
+		body, what := len(b.site.br[file]), ".br"
+		if body == 0 {
+			body, what = b.site.rawSize[file], "file"
+		}
+		if limit := float64(body) + 1024; per > limit*1.02 {
+			p.note("%s: %.0f bytes per answer under load, more than the %s (%d) and headers", target, per, what, body)
 		}
 	}
 }
@@ -485,6 +509,9 @@ func (b *bench) report(w io.Writer) {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 	b.reportRates(w)
+	if b.plain != nil {
+		b.plain.report(w, b)
+	}
 	b.reportH2(w)
 	fmt.Fprintln(w)
 
@@ -601,18 +628,19 @@ func commandLine() string {
 	return strings.Join(words, " ")
 }
 
-// parseLevels reads -rates: percentages from 1 to 100.
-func parseLevels(list string) ([]int, error) {
-	var levels []int
+// parseInts reads a comma-separated list of integers from lo to hi for
+// the flag name; want says what the flag takes.
+func parseInts(name, list string, lo, hi int, want string) ([]int, error) {
+	var ns []int
 	for f := range strings.SplitSeq(list, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 100 {
-			return nil, fmt.Errorf("-rates %q: want percentages from 1 to 100, e.g. 25,50,75", list)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s %q: want %s", name, list, want)
 		}
-		levels = append(levels, n)
+		ns = append(ns, n)
 	}
-	return levels, nil
+	return ns, nil
 }

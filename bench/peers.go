@@ -84,9 +84,9 @@ func findPeers(ctx context.Context, names []string, brisk string, briskArgs []st
 		case "brisk":
 			p = briskPeer(ctx, "brisk", brisk, ".", briskArgs, s)
 		case "nginx":
-			p, why = nginxPeer(ctx, s, "auto")
+			p, why = nginxPeer(ctx, s, "auto", true)
 		case "nginx-1w":
-			p, why = nginxPeer(ctx, s, "1")
+			p, why = nginxPeer(ctx, s, "1", true)
 		case "h2o":
 			p, why = h2oPeer(ctx, s)
 		case "caddy":
@@ -146,24 +146,31 @@ func gitCommit(ctx context.Context, dir string) string {
 }
 
 // nginxPeer runs nginx with workers worker processes ("auto": one per
-// core); any other count than auto is named nginx-<workers>w.
-func nginxPeer(ctx context.Context, s *site, workers string) (*peer, string) {
+// core); any other count than auto is named nginx-<workers>w. Without
+// precompressed it is nginx-min, nginx at its leanest for plain files:
+// no brotli_static or gzip_static, which look for a sidecar on every
+// request.
+func nginxPeer(ctx context.Context, s *site, workers string, precompressed bool) (*peer, string) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, "not on PATH (Debian: apt-get install nginx libnginx-mod-http-brotli-static, or -install)"
 	}
 	v, _ := exec.CommandContext(ctx, bin, "-v").CombinedOutput() // nginx prints its version on stderr
-	module := brotliStaticModule(ctx, bin)
-	if module == "" {
-		return nil, "the brotli_static module is missing (Debian: apt-get install libnginx-mod-http-brotli-static), and without it nginx cannot send .br sidecars"
+	name, module, config := "nginx", "", "master + `worker_processes "+workers+"`, sendfile, tcp_nopush, access_log off"
+	if precompressed {
+		if module = brotliStaticModule(ctx, bin); module == "" {
+			return nil, "the brotli_static module is missing (Debian: apt-get install libnginx-mod-http-brotli-static), and without it nginx cannot send .br sidecars"
+		}
+		config += ", brotli_static/gzip_static on, gzip_vary"
+	} else {
+		name += "-min"
 	}
-	name := "nginx"
 	if workers != "auto" {
 		name += "-" + workers + "w"
 	}
 	return &peer{
 		name: name, bin: bin, version: strings.TrimSpace(strings.TrimPrefix(string(v), "nginx version: nginx/")),
-		config: "master + `worker_processes " + workers + "`, sendfile, tcp_nopush, brotli_static/gzip_static on, gzip_vary, access_log off",
+		config: config,
 		prepare: func(dir string, port int) ([]string, []string, error) {
 			conf := filepath.Join(dir, "nginx.conf")
 			errLog := filepath.Join(dir, "error.log")
@@ -204,10 +211,19 @@ func brotliStaticModule(ctx context.Context, nginx string) string {
 // connections per worker (wrk opens 64): nginx touches every connection
 // slot at start, and 4096 of them cost it about 4 ms of cold start here.
 // Every path it may write (pid, logs, temp directories) is inside dir, so
-// it runs the same as root or not and leaves nothing behind.
+// it runs the same as root or not and leaves nothing behind. module is
+// brotli_static's, or empty for nginx without precompressed sidecars.
 func nginxConf(dir, errLog, module, root string, port int, workers string) string {
-	return fmt.Sprintf(`load_module %[3]s;
-worker_processes %[6]s;
+	load, static := "", ""
+	if module != "" {
+		load = "load_module " + module + ";\n"
+		static = `
+    brotli_static on;
+    gzip_static on;
+    gzip_vary on;
+    gzip_proxied any;`
+	}
+	return fmt.Sprintf(`%[3]sworker_processes %[6]s;
 pid %[1]s/nginx.pid;
 error_log %[2]s warn;
 events {
@@ -221,11 +237,7 @@ http {
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    brotli_static on;
-    gzip_static on;
-    gzip_vary on;
-    gzip_proxied any;
+    scgi_temp_path %[1]s/scgi;%[7]s
     types {
         text/html html;
         text/javascript js;
@@ -237,7 +249,7 @@ http {
         root %[4]s;
     }
 }
-`, dir, errLog, module, root, port, workers)
+`, dir, errLog, load, root, port, workers, static)
 }
 
 func h2oPeer(ctx context.Context, s *site) (*peer, string) {
