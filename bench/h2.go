@@ -28,18 +28,11 @@ import (
 
 // h2Endpoint is one way of reaching a server over HTTP/2.
 type h2Endpoint struct {
-	name  string
-	peer  *peer  // the server
-	base  string // scheme://127.0.0.1:port
-	runs  map[string][]h2Result
-	notes []string
-}
-
-// note records a finding once, as peer.note does.
-func (ep *h2Endpoint) note(format string, args ...any) {
-	if n := fmt.Sprintf(format, args...); !slices.Contains(ep.notes, n) {
-		ep.notes = append(ep.notes, n)
-	}
+	name string
+	peer *peer  // the server
+	base string // scheme://127.0.0.1:port
+	runs map[string][]h2Result
+	notes
 }
 
 // h2Result is what one h2load run reports that the table uses.
@@ -194,34 +187,30 @@ func h2Client(base string) *http.Client {
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
 }
 
-// loadH2 runs h2load round by round, target by target, endpoint by
-// endpoint, as load does with wrk.
+// h2Rate is what medianBy ranks h2load runs by.
+func h2Rate(r h2Result) float64 { return r.reqPerSec }
+
+// loadH2 runs h2load against every endpoint, interleaved as load does
+// with wrk.
 func (b *bench) loadH2(ctx context.Context, h2load string, eps []*h2Endpoint, tmp string) {
-	for round := range b.rounds {
-		for _, t := range targets {
-			var line []string
-			for _, ep := range eps {
-				if ctx.Err() != nil {
-					return
-				}
-				logFile := filepath.Join(tmp, "h2load.log")
-				r, err := runH2load(ctx, h2load, ep.base+"/"+t.file, b.duration, logFile)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					ep.note("%s round %d: %v", t.name, round+1, err)
-					line = append(line, ep.name+" error")
-					continue
-				}
-				b.checkH2Run(ep, t.name, t.file, r)
-				ep.runs[t.name] = append(ep.runs[t.name], r)
-				line = append(line, fmt.Sprintf("%s %.0f", ep.name, r.reqPerSec))
-			}
-			logf("h2 round %d/%d %s (req/s): %s", round+1, b.rounds, t.name, strings.Join(line, ", "))
-			time.Sleep(200 * time.Millisecond)
-		}
+	names := make([]string, len(eps))
+	for i, ep := range eps {
+		names[i] = ep.name
 	}
+	logFile := filepath.Join(tmp, "h2load.log")
+	b.interleave(ctx, "h2 ", targets, names, func(i int, t target, round int) (float64, error) {
+		ep := eps[i]
+		r, err := runH2load(ctx, h2load, ep.base+"/"+t.file, b.duration, logFile)
+		if err != nil {
+			if ctx.Err() == nil {
+				ep.note("%s round %d: %v", t.name, round+1, err)
+			}
+			return 0, err
+		}
+		b.checkH2Run(ep, t.name, t.file, r)
+		ep.runs[t.name] = append(ep.runs[t.name], r)
+		return r.reqPerSec, nil
+	})
 }
 
 // checkH2Run notes failed requests, a protocol other than HTTP/2, and
@@ -359,24 +348,6 @@ func h2Percentiles(r io.Reader) (p50, p99 time.Duration, err error) {
 	return at(0.50), at(0.99), nil
 }
 
-// medianH2 picks the run with the median req/s, as medianRun does.
-func medianH2(runs []h2Result) (h2Result, bool) {
-	if len(runs) == 0 {
-		return h2Result{}, false
-	}
-	sorted := slices.Clone(runs)
-	slices.SortFunc(sorted, func(a, b h2Result) int {
-		switch {
-		case a.reqPerSec < b.reqPerSec:
-			return -1
-		case a.reqPerSec > b.reqPerSec:
-			return 1
-		}
-		return 0
-	})
-	return sorted[(len(sorted)-1)/2], true
-}
-
 // reportH2 prints the HTTP/2 table, each ratio against nginx over the
 // same protocol (h2c or TLS).
 func (b *bench) reportH2(w io.Writer) {
@@ -403,12 +374,12 @@ func (b *bench) reportH2(w io.Writer) {
 		cells := []string{ep.name}
 		base := nginxFor(ep)
 		for _, t := range targets {
-			r, ok := medianH2(ep.runs[t.name])
+			r, ok := medianBy(ep.runs[t.name], h2Rate)
 			var baseRate float64
 			okBase := false
 			if base != nil {
 				var br h2Result
-				br, okBase = medianH2(base.runs[t.name])
+				br, okBase = medianBy(base.runs[t.name], h2Rate)
 				baseRate = br.reqPerSec
 			}
 			cells = append(cells, num(r.reqPerSec, 0, ok), ratio(r.reqPerSec, baseRate, ok && okBase))

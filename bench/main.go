@@ -335,31 +335,50 @@ func (b *bench) launch(ctx context.Context, p *peer, dir string) error {
 	return nil
 }
 
-// load runs wrk round by round, target by target, server by server, so
-// that consecutive runs of one server are as far apart as possible.
+// load runs wrk against every server, target by target.
 func (b *bench) load(ctx context.Context, peers []*peer, targets []target) {
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.name
+	}
+	b.interleave(ctx, "", targets, names, func(i int, t target, round int) (float64, error) {
+		p := peers[i]
+		r, err := runWrk(ctx, b.wrk, fmt.Sprintf("http://127.0.0.1:%d/%s", p.port, t.file), b.duration)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.note("%s round %d: %v", t.name, round+1, err)
+			}
+			return 0, err
+		}
+		b.checkRun(p, t.name, t.file, r)
+		p.runs[t.name] = append(p.runs[t.name], r)
+		return r.reqPerSec, nil
+	})
+}
+
+// interleave calls measure round by round, target by target, server by
+// server, so that consecutive runs of one server are as far apart as
+// possible, and logs each round's rates (label names the protocol). A run
+// cut short by ctx is neither noted nor logged.
+func (b *bench) interleave(ctx context.Context, label string, targets []target, names []string, measure func(i int, t target, round int) (float64, error)) {
 	for round := range b.rounds {
 		for _, t := range targets {
 			var line []string
-			for _, p := range peers {
+			for i, name := range names {
 				if ctx.Err() != nil {
 					return
 				}
-				url := fmt.Sprintf("http://127.0.0.1:%d/%s", p.port, t.file)
-				r, err := runWrk(ctx, b.wrk, url, b.duration)
+				rate, err := measure(i, t, round)
+				if ctx.Err() != nil {
+					return
+				}
 				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					p.note("%s round %d: %v", t.name, round+1, err)
-					line = append(line, p.name+" error")
+					line = append(line, name+" error")
 					continue
 				}
-				b.checkRun(p, t.name, t.file, r)
-				p.runs[t.name] = append(p.runs[t.name], r)
-				line = append(line, fmt.Sprintf("%s %.0f", p.name, r.reqPerSec))
+				line = append(line, fmt.Sprintf("%s %.0f", name, rate))
 			}
-			logf("round %d/%d %s (req/s): %s", round+1, b.rounds, t.name, strings.Join(line, ", "))
+			logf("%sround %d/%d %s (req/s): %s", label, round+1, b.rounds, t.name, strings.Join(line, ", "))
 			// Let the last run's connections and the CPU settle.
 			time.Sleep(200 * time.Millisecond)
 		}

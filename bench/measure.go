@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -245,19 +246,17 @@ func coldStarts(ctx context.Context, peers []*peer, tmp string, n int, s *site) 
 // even count), so that its latency percentiles come from the same run as
 // the throughput reported. ok is false without runs.
 func medianRun(runs []wrkResult) (wrkResult, bool) {
+	return medianBy(runs, func(r wrkResult) float64 { return r.reqPerSec })
+}
+
+// medianBy picks the element with the median rate, as medianRun does.
+func medianBy[T any](runs []T, rate func(T) float64) (T, bool) {
 	if len(runs) == 0 {
-		return wrkResult{}, false
+		var zero T
+		return zero, false
 	}
 	sorted := slices.Clone(runs)
-	slices.SortFunc(sorted, func(a, b wrkResult) int {
-		switch {
-		case a.reqPerSec < b.reqPerSec:
-			return -1
-		case a.reqPerSec > b.reqPerSec:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(sorted, func(a, b T) int { return cmp.Compare(rate(a), rate(b)) })
 	return sorted[(len(sorted)-1)/2], true
 }
 

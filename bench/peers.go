@@ -51,27 +51,26 @@ type peer struct {
 	proc *proc
 
 	// Results.
-	wasmHeaders string   // the br answer's headers for the wasm, for the report
-	notes       []string // deviations from what brisk promises a browser, and run errors
-	runs        map[string][]wrkResult
-	rates       map[rateKey]rateResult // fixed-rate runs (-rates)
-	rssKB       int64
-	rssDetail   string
-	cold        []time.Duration // to the first byte
-	coldLast    []time.Duration // to the last byte
-	coldErrs    []string
+	wasmHeaders string // the br answer's headers for the wasm, for the report
+	notes
+	runs      map[string][]wrkResult
+	rates     map[rateKey]rateResult // fixed-rate runs (-rates)
+	rssKB     int64
+	rssDetail string
+	cold      []time.Duration // to the first byte
+	coldLast  []time.Duration // to the last byte
+	coldErrs  []string
 }
 
-// note records a finding once: the same deviation seen in several rounds
-// is one fact, and the notes column must stay readable.
-func (p *peer) note(format string, args ...any) {
-	n := fmt.Sprintf(format, args...)
-	for _, old := range p.notes {
-		if old == n {
-			return
-		}
+// notes are deviations from what brisk promises a browser, and run
+// errors, each recorded once: the same deviation seen in several rounds is
+// one fact, and the notes column must stay readable.
+type notes []string
+
+func (ns *notes) note(format string, args ...any) {
+	if n := fmt.Sprintf(format, args...); !slices.Contains(*ns, n) {
+		*ns = append(*ns, n)
 	}
-	p.notes = append(p.notes, n)
 }
 
 // findPeers returns the requested servers that can run here, and for each
