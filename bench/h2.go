@@ -368,8 +368,13 @@ func (b *bench) reportH2(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "`h2load %s -D %d -H 'Accept-Encoding: br' URL --log-file=…`; %d rounds, endpoints interleaved, median run shown; p50/p99 from the per-request log. brisk sends a 103 Early Hints before the page (h2load counts it as a 3xx); nginx sends none.\n\n",
 		strings.Join(h2Args, " "), int64(b.duration/time.Second), b.rounds)
-	fmt.Fprintln(w, "| endpoint | small req/s | small vs nginx | small p50 / p99 ms | large req/s | large vs nginx | large p50 / p99 ms | notes |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
+	// One group of columns per target, in the order the rows fill them.
+	head, rule := []string{"endpoint"}, []string{"---"}
+	for _, t := range targets {
+		head = append(head, t.name+" req/s", t.name+" vs nginx", t.name+" p50 / p99 ms")
+		rule = append(rule, "---:", "---:", "---:")
+	}
+	fmt.Fprintf(w, "| %s | notes |\n|%s|---|\n", strings.Join(head, " | "), strings.Join(rule, "|"))
 	for _, ep := range b.h2 {
 		cells := []string{ep.name}
 		base := nginxFor(ep)

@@ -54,3 +54,32 @@ func TestH2Percentiles(t *testing.T) {
 		t.Error("an empty log gave percentiles")
 	}
 }
+
+// Every row of the HTTP/2 table has as many cells as its header, whatever
+// the targets (the header once named two targets while rows held three).
+func TestReportH2ColumnsMatchRows(t *testing.T) {
+	runs := map[string][]h2Result{}
+	for _, tg := range targets {
+		runs[tg.name] = []h2Result{{reqPerSec: 100, p50: time.Millisecond, p99: 2 * time.Millisecond}}
+	}
+	b := &bench{rounds: 1, duration: time.Second, h2: []*h2Endpoint{
+		{name: "brisk h2c", base: "http://127.0.0.1:1", runs: runs, peer: &peer{}},
+		{name: "nginx h2c", base: "http://127.0.0.1:2", runs: runs, peer: &peer{config: "nginx"}, notes: notes{"a note"}},
+	}}
+	var out strings.Builder
+	b.reportH2(&out)
+	var widths []int
+	for line := range strings.Lines(out.String()) {
+		if strings.HasPrefix(line, "|") {
+			widths = append(widths, strings.Count(strings.TrimSpace(line), "|"))
+		}
+	}
+	if len(widths) != 4 {
+		t.Fatalf("want a header, a rule and 2 rows, got %d table lines:\n%s", len(widths), out.String())
+	}
+	for i, w := range widths {
+		if w != widths[0] {
+			t.Errorf("table line %d has %d cell borders, the header %d:\n%s", i+1, w, widths[0], out.String())
+		}
+	}
+}
