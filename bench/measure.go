@@ -29,6 +29,24 @@ var checkedPaths = []struct{ url, file, label string }{
 	{"/" + wasmPath, wasmPath, "wasm"},
 }
 
+// fetch GETs url with acceptEncoding (none if empty) and reads the body.
+func fetch(ctx context.Context, client *http.Client, url, acceptEncoding string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if acceptEncoding != "" {
+		req.Header.Set("Accept-Encoding", acceptEncoding)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
+}
+
 // plainClient is how verify asks over HTTP/1.1: without transparent gzip,
 // so that we see exactly what the server sent.
 func plainClient() *http.Client {
@@ -58,20 +76,7 @@ func verify(ctx context.Context, p *peer, base string, client *http.Client, s *s
 		findings = append(findings, &finding{what, []string{label}})
 	}
 	get := func(url, acceptEncoding string) (*http.Response, []byte, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", base+url, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		if acceptEncoding != "" {
-			req.Header.Set("Accept-Encoding", acceptEncoding)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		return resp, body, err
+		return fetch(ctx, client, base+url, acceptEncoding)
 	}
 
 	for _, c := range checkedPaths {

@@ -88,17 +88,7 @@ func (pp *plainProbe) run(ctx context.Context, b *bench, running []*peer, runDir
 // check asks for url as wrk will, with br accepted, and wants the file
 // back whole and unencoded.
 func (pp *plainProbe) check(ctx context.Context, client *http.Client, url string, want []byte) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept-Encoding", "br")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	resp, body, err := fetch(ctx, client, url, "br")
 	switch {
 	case err != nil:
 		return err
