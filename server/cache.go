@@ -151,6 +151,21 @@ func (p *CachePolicy) RewriteWarning(log *slog.Logger) func(name string) {
 	}
 }
 
+// HintUnhashedWasm says once, at start, when a site's wasm is not served
+// as immutable (its name carries no hash, and no rule makes it so): such
+// a file is revalidated rather than cached for good, browsers keep no
+// dictionary of it, and returning visitors download all of it after
+// every deploy.
+func (p *CachePolicy) HintUnhashedWasm(snap *compress.Snapshot, log *slog.Logger) {
+	for name := range snap.All() {
+		if path.Ext(name) == ".wasm" && !immutable(p.For(name)) {
+			log.Info("no hashed wasm name: browsers revalidate it and download all of it again after each deploy",
+				"path", name, "hint", "cargo-leptos: hash-files = true in Cargo.toml; Trunk hashes names by default")
+			return
+		}
+	}
+}
+
 // immutable reports a Cache-Control value with the immutable directive.
 func immutable(cacheControl string) bool {
 	for d := range strings.SplitSeq(cacheControl, ",") {

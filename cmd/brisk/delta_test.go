@@ -161,4 +161,10 @@ func TestHashedNamesHint(t *testing.T) {
 	if strings.Contains(log.String(), "no hashed wasm name") {
 		t.Errorf("hint for a hashed wasm; log:\n%s", log.String())
 	}
+	// What the hint says is about caching: a rule that serves the wasm
+	// as immutable leaves nothing to say.
+	_, log = startBrisk(t, "--encodings", "gzip", "--cache-control", "*.wasm=public, max-age=31536000, immutable", plain)
+	if strings.Contains(log.String(), "no hashed wasm name") {
+		t.Errorf("hint for a wasm a rule serves as immutable; log:\n%s", log.String())
+	}
 }

@@ -219,7 +219,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer store.Close()
 	if !o.dev && o.root != "" {
-		hintHashedNames(store.Snapshot(), log)
+		cache.HintUnhashedWasm(store.Snapshot(), log)
 	}
 
 	var app *child
