@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/brisk-server/brisk/server"
 )
 
 // envName is the environment variable that sets a flag: BRISK_ plus the
@@ -69,34 +67,31 @@ func usageError(stderr io.Writer, cmd string, err error) int {
 	return exitUsage
 }
 
-// cacheRulesFlag collects repeated --cache-control GLOB=VALUE rules.
-type cacheRulesFlag struct{ rules *[]server.CacheRule }
-
-func (f cacheRulesFlag) String() string { return "" }
-func (f cacheRulesFlag) Set(v string) error {
-	r, err := server.ParseCacheRule(v)
-	if err != nil {
-		return err
-	}
-	*f.rules = append(*f.rules, r)
-	return nil
+// repeatable collects a repeatable flag's values (--cache-control,
+// --header, --previous...), parsed a line at a time: a value from the
+// environment holds several, one per line, and a blank one adds nothing,
+// so that a Dockerfile can pass an ARG that may be empty.
+type repeatable[T any] struct {
+	values *[]T
+	parse  func(string) (T, error)
 }
 
-// headerRulesFlag collects repeated --header GLOB=Name: value rules; one
-// value may hold several, a line each (BRISK_HEADER).
-type headerRulesFlag struct{ rules *[]server.HeaderRule }
-
-func (f headerRulesFlag) String() string { return "" }
-func (f headerRulesFlag) Set(v string) error {
+func (f repeatable[T]) String() string { return "" }
+func (f repeatable[T]) Set(v string) error {
 	for line := range strings.Lines(v) {
 		if line = strings.TrimSpace(line); line == "" {
 			continue
 		}
-		r, err := server.ParseHeaderRule(line)
+		x, err := f.parse(line)
 		if err != nil {
 			return err
 		}
-		*f.rules = append(*f.rules, r)
+		*f.values = append(*f.values, x)
 	}
 	return nil
+}
+
+// stringList is a repeatable flag of plain strings.
+func stringList(values *[]string) repeatable[string] {
+	return repeatable[string]{values, func(s string) (string, error) { return s, nil }}
 }

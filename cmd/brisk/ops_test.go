@@ -58,7 +58,7 @@ func TestRepeatableFlagFromEnvOrCommandLine(t *testing.T) {
 	} {
 		var rules []server.HeaderRule
 		fset := flag.NewFlagSet("t", flag.ContinueOnError)
-		fset.Var(headerRulesFlag{&rules}, "header", "")
+		fset.Var(repeatable[server.HeaderRule]{&rules, server.ParseHeaderRule}, "header", "")
 		if _, err := parseFlags(fset, tc.args, lookup); err != nil {
 			t.Fatal(err)
 		}
@@ -69,5 +69,29 @@ func TestRepeatableFlagFromEnvOrCommandLine(t *testing.T) {
 		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("args %q: rules %q, want %q", tc.args, got, tc.want)
 		}
+	}
+}
+
+// Every repeatable flag reads its variable the same way: a value a line,
+// and nothing from an empty one (a Dockerfile's ARG left unset).
+func TestEveryRepeatableFlagSkipsBlankValues(t *testing.T) {
+	env := map[string]string{
+		"BRISK_CACHE_CONTROL": "", "BRISK_HEADER": "",
+		"BRISK_PREVIOUS": "", "BRISK_PREVIOUS_URL": "\nhttps://a.example\n\nhttps://b.example",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	var cache []server.CacheRule
+	var headers []server.HeaderRule
+	var dirs, urls []string
+	fset := flag.NewFlagSet("t", flag.ContinueOnError)
+	fset.Var(repeatable[server.CacheRule]{&cache, server.ParseCacheRule}, "cache-control", "")
+	fset.Var(repeatable[server.HeaderRule]{&headers, server.ParseHeaderRule}, "header", "")
+	fset.Var(stringList(&dirs), "previous", "")
+	fset.Var(stringList(&urls), "previous-url", "")
+	if _, err := parseFlags(fset, nil, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if len(cache)+len(headers)+len(dirs) != 0 || strings.Join(urls, " ") != "https://a.example https://b.example" {
+		t.Errorf("cache %v, headers %v, dirs %q, urls %q; want only the two URLs", cache, headers, dirs, urls)
 	}
 }

@@ -43,8 +43,8 @@ func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fset := flag.NewFlagSet("precompress", flag.ContinueOnError)
 	common := addCommonFlags(fset)
 	var previousDirs, previousURLs []string
-	fset.Var(listFlag{&previousDirs}, "previous", "`DIR` of an earlier build: make deltas against its versions of the hashed files (repeatable)")
-	fset.Var(listFlag{&previousURLs}, "previous-url", "`URL` of the deployed site: fetch the versions its pages name and make deltas against them (repeatable)")
+	fset.Var(stringList(&previousDirs), "previous", "`DIR` of an earlier build: make deltas against its versions of the hashed files (repeatable)")
+	fset.Var(stringList(&previousURLs), "previous-url", "`URL` of the deployed site: fetch the versions its pages name and make deltas against them (repeatable)")
 	positional, err := parseFlags(fset, args, os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, precompressUsage)
@@ -144,19 +144,6 @@ func previousBuilds(ctx context.Context, dirs, urls []string, root fs.FS, log *s
 		previous = append(previous, os.DirFS(tmp))
 	}
 	return previous, cleanup, nil
-}
-
-// listFlag collects a repeatable flag's values. An empty value adds
-// nothing, so that a Dockerfile can pass an ARG that may be empty
-// (BRISK_PREVIOUS_URL=).
-type listFlag struct{ values *[]string }
-
-func (f listFlag) String() string { return "" }
-func (f listFlag) Set(v string) error {
-	if v != "" {
-		*f.values = append(*f.values, v)
-	}
-	return nil
 }
 
 // checkWritable creates and removes a hidden file, so that a read-only
