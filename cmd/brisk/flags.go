@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 )
 
@@ -94,4 +95,13 @@ func (f repeatable[T]) Set(v string) error {
 // stringList is a repeatable flag of plain strings.
 func stringList(values *[]string) repeatable[string] {
 	return repeatable[string]{values, func(s string) (string, error) { return s, nil }}
+}
+
+// parseHTTPURL reads the value of a flag that names a server.
+func parseHTTPURL(flagName, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s %q: want an http:// or https:// URL", flagName, raw)
+	}
+	return u, nil
 }

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -108,8 +107,8 @@ func precompress(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 // previousBuilds opens the earlier builds given with --previous and
 // fetches those of --previous-url into a temporary directory, which
-// cleanup removes. A directory that cannot be read is an error; a site
-// that cannot be reached is a warning.
+// cleanup removes. A directory that cannot be read, or a URL that is not
+// one, is a usage error; a site that cannot be fetched is a warning.
 func previousBuilds(ctx context.Context, dirs, urls []string, root fs.FS, log *slog.Logger) (previous []fs.FS, cleanup func(), err error) {
 	var closers []func() error
 	cleanup = func() {
@@ -126,16 +125,16 @@ func previousBuilds(ctx context.Context, dirs, urls []string, root fs.FS, log *s
 		previous = append(previous, r.FS())
 	}
 	for _, raw := range urls {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, cleanup, fmt.Errorf("--previous-url %q: want an http:// or https:// URL", raw)
-		}
-		tmp, err := os.MkdirTemp("", "brisk-deployed-")
+		u, err := parseHTTPURL("--previous-url", raw)
 		if err != nil {
 			return nil, cleanup, err
 		}
-		closers = append(closers, func() error { return os.RemoveAll(tmp) })
-		got, err := deployed.Fetch(ctx, &http.Client{}, u, root, tmp, log)
+		var got []string
+		tmp, err := os.MkdirTemp("", "brisk-deployed-")
+		if err == nil {
+			closers = append(closers, func() error { return os.RemoveAll(tmp) })
+			got, err = deployed.Fetch(ctx, &http.Client{}, u, root, tmp, log)
+		}
 		if err != nil {
 			log.Warn("cannot read the deployed site; no deltas against it", "url", raw, "err", err)
 			continue

@@ -107,9 +107,9 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveOptions, int) {
 		}
 	}
 	if *upstream != "" {
-		u, err := url.Parse(*upstream)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fail(fmt.Errorf("--upstream %q: want an http:// or https:// URL", *upstream))
+		u, err := parseHTTPURL("--upstream", *upstream)
+		if err != nil {
+			return fail(err)
 		}
 		o.upstream = u
 	}

@@ -76,14 +76,15 @@ func startChild(argv []string, stdout, stderr io.Writer, log *slog.Logger) (*chi
 // pickChildAddr is childAddr; tests replace it to force a clash.
 var pickChildAddr = childAddr
 
-// childPorts is where childAddr looks: below the ports any OS hands out
+// childPortLow and childPortHigh bound where childAddr looks: below the ports any OS hands out
 // by itself (Linux from 32768, macOS and Windows from 49152), so no
 // other program's bind to port 0 or outgoing connection can take the
 // port between brisk's check and the child's bind; only a program that
 // asks for that very port can.
 const childPortLow, childPortHigh = 20000, 32000
 
-// childAddr finds a loopback port that is free now, in childPorts.
+// childAddr finds a loopback port that is free now, between childPortLow
+// and childPortHigh.
 func childAddr() (string, error) {
 	var err error
 	for range 100 {
