@@ -41,7 +41,7 @@ func randomBytes(n int, seed uint64) []byte {
 }
 
 func testLevel() Level {
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		return Fast
 	}
 	return Best
@@ -198,7 +198,7 @@ func TestBrotliMemoryFitsTheInput(t *testing.T) {
 // The window brotli uses is the one the CLI picks without -w: the
 // smallest that holds the file, at most 16 MiB; the bytes are the same.
 func TestBrotliMatchesTheCLI(t *testing.T) {
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		t.Skip("brotli 11 is too slow under -race; .ci/run runs this test without it")
 	}
 	cli := testkit.RequireTool(t, "brotli")

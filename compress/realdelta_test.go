@@ -46,7 +46,7 @@ func TestRealReleaseDeltas(t *testing.T) {
 		t.Fatal("BRISK_REAL_WASM_DIR must be set in CI (.ci/run fetches the packages)")
 	case dir == "":
 		t.Skip("BRISK_REAL_WASM_DIR not set; run .ci/fetch-real-wasm DIR and set it")
-	case raceEnabled:
+	case testkit.RaceEnabled:
 		t.Skip("brotli 11 on megabytes is too slow under -race; .ci/run runs this test without it")
 	}
 	zstdCLI := testkit.RequireTool(t, "zstd")

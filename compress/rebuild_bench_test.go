@@ -34,7 +34,7 @@ var (
 )
 
 func init() {
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		identityTimeout *= 10
 		variantTimeout *= 10
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // After each Flush, everything written so far decodes from the output so
@@ -147,7 +149,7 @@ func TestNewStreamCodingsErrors(t *testing.T) {
 // measured in a process of its own (this test binary, run again), where no
 // other test's goroutines allocate or free meanwhile.
 func TestStreamMemory(t *testing.T) {
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		t.Skip("the race detector changes allocation sizes")
 	}
 	if os.Getenv("BRISK_MEASURE_STREAM_MEMORY") != "" {

@@ -14,33 +14,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/brisk-server/brisk/compress"
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
-// logLines collects JSON log records, safely from several goroutines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// requests returns the access log records, in order.
-func (l *logLines) requests(t *testing.T) []map[string]any {
+// accessRecords returns the access log records in l, in order.
+func accessRecords(t *testing.T, l *testkit.Log) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(l.buf.String()) {
+	for line := range strings.Lines(l.String()) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -52,7 +38,7 @@ func (l *logLines) requests(t *testing.T) []map[string]any {
 	return out
 }
 
-func jsonLogger(l *logLines) *slog.Logger {
+func jsonLogger(l *testkit.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
@@ -76,16 +62,16 @@ func TestAccessLog(t *testing.T) {
 		{"the peer when trusted but not told", true, nil, "192.0.2.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs logLines
+			var logs testkit.Log
 			srv := New(Config{Source: store, AccessLog: true, TrustProxyHeaders: tc.trust, Logger: jsonLogger(&logs)})
 			// In process, with httptest's peer address (192.0.2.1):
 			// over a real connection the peer is always 127.0.0.1.
 			resp := doInProcess(t, srv, "GET", "/pkg/app.js", append([]string{"Accept-Encoding", "br"}, tc.header...)...)
 			n := len(body(t, resp))
 			doInProcess(t, srv, "HEAD", "/missing", tc.header...)
-			recs := logs.requests(t)
+			recs := accessRecords(t, &logs)
 			if len(recs) != 2 {
-				t.Fatalf("%d access log lines, want 2:\n%s", len(recs), logs.buf.String())
+				t.Fatalf("%d access log lines, want 2:\n%s", len(recs), logs.String())
 			}
 			want := map[string]any{"method": "GET", "path": "/pkg/app.js", "status": 200.0, "coding": "br", "bytes": float64(n), "client": tc.wantClient}
 			for k, v := range want {
@@ -127,7 +113,7 @@ func TestObservedResponsesPassThrough(t *testing.T) {
 	release := make(chan struct{})
 	up := ssrStandIn(t, release)
 	upURL, _ := url.Parse(up.URL)
-	var logs logLines
+	var logs testkit.Log
 	srv := New(Config{Source: store, Upstream: upURL, Metrics: true, AccessLog: true, Logger: jsonLogger(&logs)})
 	base := newLoopbackServer(t, srv)
 	addr := strings.TrimPrefix(base, "http://")
@@ -174,7 +160,7 @@ func TestObservedResponsesPassThrough(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for len(recs) < 4 && time.Now().Before(deadline) { // the WebSocket's line comes when it closes
 		time.Sleep(10 * time.Millisecond)
-		recs = logs.requests(t)
+		recs = accessRecords(t, &logs)
 	}
 	got := map[string]float64{}
 	for _, r := range recs {
@@ -220,7 +206,7 @@ func TestObservingAllocatesNothing(t *testing.T) {
 // observing writer use, drops items at random under the race detector.
 // .ci/run runs these tests again without it.
 func skipUnderRace(t *testing.T) {
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		t.Skip("allocations are not measurable under the race detector")
 	}
 }

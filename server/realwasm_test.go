@@ -35,7 +35,7 @@ func TestRealWasmBindgenOutputs(t *testing.T) {
 		t.Fatalf("%s must be set in CI (.ci/run fetches the packages)", realWasmEnv)
 	case dir == "":
 		t.Skipf("%s not set; run .ci/fetch-real-wasm DIR and set it", realWasmEnv)
-	case raceEnabled:
+	case testkit.RaceEnabled:
 		t.Skip("brotli 11 on megabytes is too slow under -race; .ci/run runs this test without it")
 	}
 	testkit.RequireTool(t, "brotli")

@@ -2,11 +2,9 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"net"
@@ -16,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -111,19 +108,6 @@ func TestPlainHTTPToTLSPort(t *testing.T) {
 	}
 }
 
-// writePair writes cert's certificate and key as PEM files in dir.
-func writePair(t *testing.T, dir string, cert *tls.Certificate) (certFile, keyFile string) {
-	t.Helper()
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	testkit.ReplaceFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}))
-	testkit.ReplaceFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}))
-	return certFile, keyFile
-}
-
 // A renewed certificate is served to new connections without a restart,
 // while connections already open carry on; a pair that is half replaced
 // (the certificate renewed, the key not yet) keeps the last good one in
@@ -137,8 +121,8 @@ func TestCertFilesReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	certFile, keyFile := writePair(t, dir, certs[0])
-	var log syncLog
+	certFile, keyFile := testkit.WriteCertPair(t, dir, certs[0])
+	var log testkit.Log
 	files, err := LoadCertFiles(certFile, keyFile, slog.New(slog.NewTextHandler(&log, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +164,7 @@ func TestCertFilesReload(t *testing.T) {
 	if s := get(kept); s.fingerprint != Fingerprint(certs[0]) {
 		t.Fatalf("first certificate %s, want %s", s.fingerprint, Fingerprint(certs[0]))
 	}
-	writePair(t, dir, certs[1]) // a renewal
+	testkit.WriteCertPair(t, dir, certs[1]) // a renewal
 	if s := fresh(); s.fingerprint != Fingerprint(certs[1]) {
 		t.Errorf("after the renewal, a new connection got %s, want %s", s.fingerprint, Fingerprint(certs[1]))
 	}
@@ -189,7 +173,7 @@ func TestCertFilesReload(t *testing.T) {
 	}
 
 	// Half a renewal: the new certificate beside the old key.
-	cert2, _ := writePair(t, t.TempDir(), certs[2])
+	cert2, _ := testkit.WriteCertPair(t, t.TempDir(), certs[2])
 	data, _ := os.ReadFile(cert2)
 	testkit.ReplaceFile(t, certFile, data)
 	if s := fresh(); s.fingerprint != Fingerprint(certs[1]) {
@@ -198,7 +182,7 @@ func TestCertFilesReload(t *testing.T) {
 	if !regexp.MustCompile(`cannot be loaded; keeping the certificate in use`).MatchString(log.String()) {
 		t.Errorf("no warning about the mismatched pair; log:\n%s", log.String())
 	}
-	writePair(t, dir, certs[2]) // the key follows
+	testkit.WriteCertPair(t, dir, certs[2]) // the key follows
 	if s := fresh(); s.fingerprint != Fingerprint(certs[2]) {
 		t.Errorf("once the key followed, got %s, want %s", s.fingerprint, Fingerprint(certs[2]))
 	}
@@ -208,9 +192,9 @@ func TestLoadCertFilesErrors(t *testing.T) {
 	dir := t.TempDir()
 	a, _ := SelfSigned(nil)
 	b, _ := SelfSigned(nil)
-	certA, keyA := writePair(t, filepath.Join(dir), a)
+	certA, keyA := testkit.WriteCertPair(t, filepath.Join(dir), a)
 	bDir := t.TempDir()
-	_, keyB := writePair(t, bDir, b)
+	_, keyB := testkit.WriteCertPair(t, bDir, b)
 	garbage := filepath.Join(dir, "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o644); err != nil {
 		t.Fatal(err)
@@ -260,22 +244,4 @@ func TestSelfSigned(t *testing.T) {
 			t.Errorf("MachineAddresses lists %q", a)
 		}
 	}
-}
-
-// syncLog collects log output from the server's goroutines.
-type syncLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -27,12 +27,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-server/brisk/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
 func requireHardening(t *testing.T) {
 	t.Helper()
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		t.Skip("load test: not under the race detector (.ci/run runs it in its own step)")
 	}
 	if os.Getenv("BRISK_HARDENING") == "" && os.Getenv("CI") == "" {

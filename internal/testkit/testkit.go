@@ -3,6 +3,9 @@ package testkit
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,4 +95,18 @@ func (l *Log) WaitFor(tb testing.TB, pattern *regexp.Regexp, timeout time.Durati
 		return m != nil
 	})
 	return m
+}
+
+// WriteCertPair writes cert's certificate and key as PEM files in dir,
+// each replaced whole (ReplaceFile), as a certificate renewal does.
+func WriteCertPair(tb testing.TB, dir string, cert *tls.Certificate) (certFile, keyFile string) {
+	tb.Helper()
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ReplaceFile(tb, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}))
+	ReplaceFile(tb, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}))
+	return certFile, keyFile
 }
