@@ -173,16 +173,6 @@ func (a *Asset) retire() {
 }
 
 // claim marks coding bit as being encoded; false means another run has it.
-func (a *Asset) claim(bit uint32) bool {
-	for {
-		old := a.encoding.Load()
-		if old&bit != 0 {
-			return false
-		}
-		if a.encoding.CompareAndSwap(old, old|bit) {
-			return true
-		}
-	}
-}
+func (a *Asset) claim(bit uint32) bool { return a.encoding.Or(bit)&bit == 0 }
 
 func (a *Asset) unclaim(bit uint32) { a.encoding.And(^bit) }

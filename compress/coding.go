@@ -89,20 +89,26 @@ func encodeInChunks(ctx context.Context, w resettableWriter, src []byte) ([]byte
 	var buf bytes.Buffer
 	buf.Grow(len(src) / 3)
 	w.Reset(&buf)
-	for rest := src; len(rest) > 0; {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		n := min(len(rest), chunkSize)
-		if _, err := w.Write(rest[:n]); err != nil {
-			return nil, err
-		}
-		rest = rest[n:]
-	}
-	if err := w.Close(); err != nil {
+	if err := writeInChunks(ctx, w, src); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// writeInChunks writes src to w a chunk at a time, checking ctx between
+// chunks, and closes w once all is written.
+func writeInChunks(ctx context.Context, w io.WriteCloser, src []byte) error {
+	for rest := src; len(rest) > 0; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(rest), chunkSize)
+		if _, err := w.Write(rest[:n]); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return w.Close()
 }
 
 // ErrTooLarge reports a decoded stream longer than the caller allowed.
@@ -124,7 +130,23 @@ func readAllLimit(r io.Reader, limit int64) ([]byte, error) {
 // codings at the given level. Order is kept; duplicates and unknown names
 // are errors, so that a typo in a flag is reported instead of ignored.
 func NewCodings(list string, level Level) ([]*Coding, error) {
-	var out []*Coding
+	return parseList(list, func(name string) (*Coding, error) {
+		switch name {
+		case "br":
+			return brotliCoding(level), nil
+		case "zstd":
+			return zstdCoding(level), nil
+		case "gzip":
+			return gzipCoding(level), nil
+		}
+		return nil, fmt.Errorf("unknown encoding %q (want br, zstd or gzip)", name)
+	})
+}
+
+// parseList makes one T of each name in a comma-separated list, in order;
+// a repeated name is an error.
+func parseList[T any](list string, each func(name string) (T, error)) ([]T, error) {
+	var out []T
 	seen := map[string]bool{}
 	for _, name := range strings.Split(list, ",") {
 		name = strings.ToLower(strings.TrimSpace(name))
@@ -135,16 +157,9 @@ func NewCodings(list string, level Level) ([]*Coding, error) {
 			return nil, fmt.Errorf("encoding %q listed twice", name)
 		}
 		seen[name] = true
-		var c *Coding
-		switch name {
-		case "br":
-			c = brotliCoding(level)
-		case "zstd":
-			c = zstdCoding(level)
-		case "gzip":
-			c = gzipCoding(level)
-		default:
-			return nil, fmt.Errorf("unknown encoding %q (want br, zstd or gzip)", name)
+		c, err := each(name)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, c)
 	}

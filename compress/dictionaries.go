@@ -18,7 +18,6 @@ const keepVersions = 3
 // versions can be sent as deltas against it.
 type dictionary struct {
 	hash    [sha256.Size]byte
-	tag     string // its Identity tag, as it was served
 	modTime time.Time
 	bytes   Representation // charged to the budget, or spilled
 }
@@ -75,15 +74,16 @@ func (s *Store) keepDictionary(f, tag string, modTime time.Time, data []byte) {
 	defer d.mu.Unlock()
 	fv := d.family(f)
 	fv.old[tag] = true
-	if slices.ContainsFunc(fv.dicts, func(x *dictionary) bool { return x.tag == tag }) {
+	if slices.ContainsFunc(fv.dicts, func(x *dictionary) bool { return x.bytes.Tag == tag }) {
 		return
 	}
-	rep, err := s.keepBytes("", data)
+	sum := sha256.Sum256(data)
+	rep, err := s.keepTagged("", tagOf(sum[:], ""), data)
 	if err != nil {
 		s.log.Warn("cannot keep an earlier version for deltas", "family", f, "err", err)
 		return
 	}
-	fv.dicts = append(fv.dicts, &dictionary{hash: sha256.Sum256(data), tag: tag, modTime: modTime, bytes: rep})
+	fv.dicts = append(fv.dicts, &dictionary{hash: sum, modTime: modTime, bytes: rep})
 	slices.SortStableFunc(fv.dicts, func(x, y *dictionary) int { return y.modTime.Compare(x.modTime) })
 	for _, x := range fv.dicts[min(len(fv.dicts), keepVersions):] {
 		x.bytes.release()
@@ -149,34 +149,19 @@ func (s *Store) loadPrevious(snap *Snapshot) error {
 	}
 	var files []found
 	for _, fsys := range s.cfg.Previous {
-		err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
-			switch {
-			case err != nil:
-				return err
-			case name != "." && hidden(d.Name()) && d.IsDir():
-				return fs.SkipDir
-			case d.IsDir() || hidden(d.Name()):
-				return nil
-			}
-			if f, ok := family(name); ok && current[f] != nil {
-				info, err := fs.Stat(fsys, name)
-				if err != nil {
-					return err
-				}
-				files = append(files, found{fsys, name, info})
-			}
-			return nil
-		})
+		all, err := s.walk(fsys)
 		if err != nil {
 			return err
+		}
+		for name, info := range all {
+			if f, ok := family(name); ok && current[f] != nil {
+				files = append(files, found{fsys, name, info})
+			}
 		}
 	}
 	// Oldest first, so that the newest are kept when there are many.
 	slices.SortFunc(files, func(x, y found) int { return cmp.Compare(x.info.ModTime().UnixNano(), y.info.ModTime().UnixNano()) })
 	for _, p := range files {
-		if !p.info.Mode().IsRegular() {
-			continue
-		}
 		data, err := fs.ReadFile(p.fsys, p.name)
 		if err != nil {
 			return err

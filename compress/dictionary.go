@@ -189,18 +189,8 @@ func encodeDcb(ctx context.Context, dict, src []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dcb encoder: %w", err)
 	}
-	for rest := src; len(rest) > 0; {
-		if err := ctx.Err(); err != nil {
-			w.Close()
-			return nil, err
-		}
-		n := min(len(rest), chunkSize)
-		if _, err := w.Write(rest[:n]); err != nil {
-			return nil, err
-		}
-		rest = rest[n:]
-	}
-	if err := w.Close(); err != nil {
+	if err := writeInChunks(ctx, w, src); err != nil {
+		w.Close()
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -144,7 +144,7 @@ func (s *Store) claimJobs(snap *Snapshot) []encodeJob {
 		for _, d := range s.dicts.forAsset(a) {
 			for _, coding := range s.deltaCodings() {
 				j := encodeJob{snap: snap, asset: a, dict: d, delta: coding}
-				if d.tag != a.Identity.Tag && s.needsEncoding(j) && a.claimDelta(j.id()) {
+				if s.needsEncoding(j) && a.claimDelta(j.id()) {
 					jobs = append(jobs, j)
 				}
 			}

@@ -133,12 +133,12 @@ func (s *Store) verifiedDeltaSidecar(j encodeJob, src []byte) ([]byte, bool) {
 // sidecar and records it in the manifest.
 func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
 	root, name := s.cfg.WriteSidecars, j.asset.Path+j.suffix()
+	srcInfo, err := root.Stat(j.asset.Path)
+	if err != nil {
+		return err
+	}
 	v := &manifestVariant{NotSmaller: !kept}
 	if kept {
-		srcInfo, err := root.Stat(j.asset.Path)
-		if err != nil {
-			return err
-		}
 		if err := writeAtomic(root, name, out, srcInfo.Mode().Perm()); err != nil {
 			return err
 		}
@@ -148,10 +148,6 @@ func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
 		}
 		v.fileStamp = stampOf(info, tag(out, j.codingName()))
 	} else if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	srcInfo, err := root.Stat(j.asset.Path)
-	if err != nil {
 		return err
 	}
 	s.recordVariant(j.snap.manifest, j.asset, srcInfo, j.key(), v)

@@ -72,7 +72,12 @@ func (f spilledFile) remove() { _ = f.root.Remove(f.name) }
 // keepBytes makes a representation of data: in memory if the budget has
 // room, or else in a file of the cache directory.
 func (s *Store) keepBytes(coding string, data []byte) (Representation, error) {
-	t, size := tag(data, coding), int64(len(data))
+	return s.keepTagged(coding, tag(data, coding), data)
+}
+
+// keepTagged is keepBytes for data whose tag t is known.
+func (s *Store) keepTagged(coding, t string, data []byte) (Representation, error) {
+	size := int64(len(data))
 	if held := s.budget.charge(size); held != nil {
 		return Representation{Coding: coding, Tag: t, Size: size, content: inMemory(data, held)}, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/andybalholm/brotli"
@@ -48,24 +47,7 @@ const (
 // into stream codings, in the order given. Unknown or repeated names are
 // errors.
 func NewStreamCodings(list string) ([]*StreamCoding, error) {
-	var out []*StreamCoding
-	seen := map[string]bool{}
-	for _, name := range strings.Split(list, ",") {
-		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "" {
-			continue
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("encoding %q listed twice", name)
-		}
-		seen[name] = true
-		c, err := newStreamCoding(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return parseList(list, newStreamCoding)
 }
 
 func newStreamCoding(name string) (*StreamCoding, error) {
