@@ -84,33 +84,26 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 		awaitSidecars(r, arriving)
 	}
 	h := w.Header()
-	sc := s.cacheFor(snap)
-	ah := s.headersFor(sc, a)
+	variants, deltas := a.Variants(), a.Deltas()
+	ah := s.headersFor(s.cacheFor(snap), a, variants, deltas)
 	if ah.vary != nil {
 		// Every outcome below, uncompressed ones too, depends on it.
 		addVary(h, ah.vary)
 	}
-	rep, ok := negotiate(r.Header["Accept-Encoding"], &a.Identity, a.Variants())
+	rep, ok := negotiate(r.Header["Accept-Encoding"], &a.Identity, variants)
 	delta := false
 	if ah.useAsDictionary != nil && r.Header["Available-Dictionary"] != nil {
 		if !ok {
 			rep = nil
 		}
-		if d := chooseDelta(r, a, rep); d != nil {
+		if d := chooseDelta(r, deltas, rep); d != nil {
 			rep, ok, delta = &d.Representation, true, true
 		}
 	}
 	if !ok {
 		return refuse(http.StatusNotAcceptable, fmt.Errorf("%s: no acceptable encoding in %q", a.Path, r.Header["Accept-Encoding"]))
 	}
-	// Variants and deltas only ever join, and headersFor rebuilds when
-	// their number changed, so the representation chosen is there once
-	// the headers are rebuilt.
-	rh := ah.reps[rep.Tag]
-	if rh == nil {
-		ah = s.headersFor(sc, a)
-		rh = ah.reps[rep.Tag]
-	}
+	rh := ah.reps[rep.Tag] // built from the same variants and deltas
 	found := status == http.StatusOK
 	if found {
 		switch checkPreconditions(r.Header, rh.etag[0], ah.lastMod) {

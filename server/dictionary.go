@@ -48,7 +48,7 @@ func isAlnumASCII(c byte) bool { return isASCIILetter(c) || '0' <= c && c <= '9'
 // read anyway, and the delta must be smaller than rep (rep is nil when
 // nothing else is acceptable). Of dcb and dcz, the higher q-value wins,
 // then the smaller.
-func chooseDelta(r *http.Request, a *compress.Asset, rep *compress.Representation) *compress.Delta {
+func chooseDelta(r *http.Request, deltas []compress.Delta, rep *compress.Representation) *compress.Delta {
 	dict, ok := parseAvailableDictionary(r.Header["Available-Dictionary"])
 	if !ok || !dictionaryAllowed(r.Header) {
 		return nil
@@ -59,7 +59,6 @@ func chooseDelta(r *http.Request, a *compress.Asset, rep *compress.Representatio
 		floor = max(floor, rankOf(lines, rep.Coding))
 	}
 	var best *compress.Delta
-	deltas := a.Deltas()
 	for i := range deltas { // smallest first: a later one must beat, not tie
 		d := &deltas[i]
 		if d.Dictionary != dict || rep != nil && d.Size >= rep.Size {

@@ -34,7 +34,11 @@ type repHeaders struct {
 // assetHeaders are the header values of one asset, its variants and its
 // deltas.
 type assetHeaders struct {
-	variants     int  // how many variants and deltas existed when this was built
+	// The variants and deltas these were built for: an asset publishes a
+	// new slice whenever one joins or leaves (a damaged sidecar replaced),
+	// so the same slices mean the same representations.
+	variants     []compress.Representation
+	deltas       []compress.Delta
 	html         bool // a page, whose preload links are announced
 	contentType  []string
 	lastModified []string
@@ -48,6 +52,11 @@ type assetHeaders struct {
 	lastMod         time.Time
 	reps            map[string]*repHeaders // by Tag
 	extra           []headerField          // from Config.Headers
+}
+
+// sameSlice reports two slices with the same elements in the same memory.
+func sameSlice[T any](x, y []T) bool {
+	return len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
 }
 
 // snapCache holds what the server derives from one snapshot's assets:
@@ -70,12 +79,12 @@ func (s *Server) cacheFor(snap *compress.Snapshot) *snapCache {
 	return sc
 }
 
-// headersFor returns a's header values, rebuilding them when a variant
-// or delta joined since they were built.
-func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
-	variants, deltas := a.Variants(), a.Deltas()
+// headersFor returns the header values of a with these variants and
+// deltas (as a published them, read once per request), rebuilding them
+// when those changed since they were built.
+func (s *Server) headersFor(sc *snapCache, a *compress.Asset, variants []compress.Representation, deltas []compress.Delta) *assetHeaders {
 	if v, ok := sc.headers.Load(a); ok {
-		if ah := v.(*assetHeaders); ah.variants == len(variants)+len(deltas) {
+		if ah := v.(*assetHeaders); sameSlice(ah.variants, variants) && sameSlice(ah.deltas, deltas) {
 			return ah
 		}
 	}
@@ -85,7 +94,8 @@ func (s *Server) headersFor(sc *snapCache, a *compress.Asset) *assetHeaders {
 	}
 	cacheControl := s.cacheControl(a)
 	ah := &assetHeaders{
-		variants:     len(variants) + len(deltas),
+		variants:     variants,
+		deltas:       deltas,
 		html:         strings.HasPrefix(a.MediaType, "text/html"),
 		contentType:  []string{a.MediaType},
 		lastModified: []string{mod.UTC().Format(http.TimeFormat)},
