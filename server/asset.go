@@ -75,7 +75,7 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 // serveFile answers a GET or HEAD of one asset in the order of net/http's
 // serveContent: choose the representation, evaluate the preconditions
 // against it, choose the range; only then write, headers first. A refusal
-// on the way has written nothing but Vary. With status 404 it sends the
+// on the way has written nothing but Vary (and a 416 its Content-Range). With status 404 it sends the
 // not-found page: negotiated and compressed like any file, but without
 // preconditions, ranges or validators, which belong to a resource that
 // exists (RFC 9110 §13.2.1).

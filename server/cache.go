@@ -167,11 +167,4 @@ func (p *CachePolicy) HintUnhashedWasm(snap *compress.Snapshot, log *slog.Logger
 }
 
 // immutable reports a Cache-Control value with the immutable directive.
-func immutable(cacheControl string) bool {
-	for d := range strings.SplitSeq(cacheControl, ",") {
-		if strings.EqualFold(strings.TrimSpace(d), "immutable") {
-			return true
-		}
-	}
-	return false
-}
+func immutable(cacheControl string) bool { return hasToken([]string{cacheControl}, "immutable") }

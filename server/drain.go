@@ -152,7 +152,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.conns.mu.Unlock()
 	for _, ln := range listeners {
 		if dl, ok := ln.(*drainListener); ok {
-			dl.drain(s.log.Warn, s.cfg.ShutdownTimeout)
+			dl.drain(s.cfg.ShutdownTimeout)
 		} else {
 			ln.Close()
 		}
@@ -266,15 +266,15 @@ func (l *drainListener) Close() error {
 // drain stops listening and returns once every connection that was queued
 // has been handed to the server, or after timeout. Only the first call
 // does anything.
-func (l *drainListener) drain(warn func(msg string, args ...any), timeout time.Duration) {
-	l.drainOnce.Do(func() { l.drainQueue(warn, timeout) })
+func (l *drainListener) drain(timeout time.Duration) {
+	l.drainOnce.Do(func() { l.drainQueue(timeout) })
 }
 
-func (l *drainListener) drainQueue(warn func(msg string, args ...any), timeout time.Duration) {
+func (l *drainListener) drainQueue(timeout time.Duration) {
 	l.draining.Store(true)
 	conns, err := takeQueueAndShut(l.TCPListener)
 	if err != nil {
-		warn("cannot take queued connections before closing; one arriving now may be reset", "err", err)
+		l.log.Warn("cannot take queued connections before closing; one arriving now may be reset", "err", err)
 	}
 	// Wake the accept loop if it is waiting for a connection.
 	_ = l.SetDeadline(time.Now())

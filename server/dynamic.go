@@ -17,7 +17,7 @@ import (
 const (
 	// minDynamicSize: a body known to be smaller gains too little to be
 	// worth an encoder (the same threshold as for files).
-	minDynamicSize = 1024
+	minDynamicSize = compress.DefaultMinSize
 	// maxDynamicStreams bounds the encoders in use at once, and so their
 	// memory (about 2 MiB each, see compress.StreamCoding); a response
 	// beyond it passes uncompressed.
@@ -206,19 +206,6 @@ func compressibleType(contentType string) bool {
 	case "application/json", "application/javascript", "application/xml", "application/wasm",
 		"application/x-ndjson", "application/x-javascript":
 		return true
-	}
-	return false
-}
-
-// hasToken reports whether a comma-separated header lists token,
-// case-insensitively.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if t, _, _ = strings.Cut(t, "="); strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
 	}
 	return false
 }

@@ -179,18 +179,19 @@ func addVary(h http.Header, names []string) {
 	joined := strings.Join(old, ", ")
 	for name := range strings.SplitSeq(names[0], ",") {
 		name = strings.TrimSpace(name)
-		if !varies(old, name) {
+		if !hasToken(old, name) {
 			joined += ", " + name
 		}
 	}
 	h["Vary"] = []string{joined}
 }
 
-// varies reports whether the Vary lines name a field.
-func varies(lines []string, name string) bool {
-	for _, line := range lines {
-		for token := range strings.SplitSeq(line, ",") {
-			if strings.EqualFold(strings.TrimSpace(token), name) {
+// hasToken reports whether the lines of a comma-separated header (Vary,
+// Cache-Control) list token, case-insensitively, with or without a value.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if t, _, _ = strings.Cut(t, "="); strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
 			}
 		}

@@ -16,14 +16,14 @@ import (
 // the wasm before it has parsed the page.
 // Finding them means parsing the page, which is done once per version;
 // the value is kept as the header's []string, nil when there are none.
-func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.Asset) []string {
+func (s *Server) linkHeader(snap *compress.Snapshot, a *compress.Asset) []string {
 	hc := s.cacheFor(snap)
 	if v, ok := hc.links.Load(a); ok {
 		return v.([]string)
 	}
 	var links []string
 	if page, err := a.Identity.Bytes(); err == nil {
-		if v := preloadLinks(page, name, snap, s.basePath); v != "" {
+		if v := preloadLinks(page, a.Path, snap, s.basePath); v != "" {
 			links = []string{v}
 		}
 	}
@@ -37,7 +37,7 @@ func (s *Server) linkHeader(snap *compress.Snapshot, name string, a *compress.As
 // way. RFC 9110 §15.2: no 1xx to an HTTP/1.0 client. The caller sends the
 // page with 200 right after.
 func (s *Server) announceLinks(w http.ResponseWriter, r *http.Request, snap *compress.Snapshot, a *compress.Asset) {
-	links := s.linkHeader(snap, a.Path, a)
+	links := s.linkHeader(snap, a)
 	if links == nil {
 		return
 	}

@@ -223,7 +223,7 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 			p.sample("brisk_encodes_total", float64(c.Encoded), "encoding", c.Name)
 		}
 	}
-	p.family("brisk_startup_seconds", "gauge", "Time from process start to serving.")
+	p.family("brisk_startup_seconds", "gauge", "Time from the start of serving (Config.Started, once the command line is read) to serving.")
 	p.sample("brisk_startup_seconds", time.Duration(m.startup.Load()).Seconds())
 	p.family("go_goroutines", "gauge", "Goroutines that currently exist.")
 	p.sample("go_goroutines", float64(runtime.NumGoroutine()))

@@ -23,7 +23,7 @@ type observed struct {
 	status   int      // the final status; 0 until it is written
 	encoding []string // Content-Encoding of the response, as sent
 	bytes    int64    // body bytes written
-	upstream bool     // the upstream answered (see forwardToUpstream)
+	upstream bool     // the upstream answered (see markUpstream)
 }
 
 var observedPool = sync.Pool{New: func() any { return new(observed) }}
