@@ -63,19 +63,23 @@ func (w *encodingWriter) WriteHeader(status int) {
 	if varies {
 		addVary(h, valAcceptEncoding)
 	}
-	if coding != nil {
-		weakenETag(h)
-	}
-	if coding != nil && status != http.StatusNotModified {
-		h.Del("Content-Length")
-		h.Del("Accept-Ranges") // of the upstream's bytes, not these
-		h["Content-Encoding"] = []string{coding.Name}
-		if w.r.Method != http.MethodHead && w.s.acquireEncoder() {
+	body := status != http.StatusNotModified && w.r.Method != http.MethodHead
+	if coding != nil && body {
+		if w.s.acquireEncoder() {
 			w.enc = coding.NewEncoder(w.ResponseWriter)
-		} else if w.r.Method != http.MethodHead {
-			// Every encoder is busy: pass this one as it is.
-			delete(h, "Content-Encoding")
+		} else {
+			// Every encoder is busy: this one passes as it came, headers
+			// and all.
+			coding = nil
 			w.s.log.Debug("upstream response not compressed: all encoders busy", "path", w.r.URL.Path)
+		}
+	}
+	if coding != nil { // a body encoded, or a HEAD or 304 that speaks for one
+		weakenETag(h)
+		if status != http.StatusNotModified {
+			h.Del("Content-Length")
+			h.Del("Accept-Ranges") // of the upstream's bytes, not these
+			h["Content-Encoding"] = []string{coding.Name}
 		}
 	}
 	w.ResponseWriter.WriteHeader(status)

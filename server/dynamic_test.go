@@ -263,3 +263,28 @@ func emptySource(t testing.TB) Source {
 	}
 	return store
 }
+
+// With every encoder taken, an upstream response passes as it came: not
+// encoded, and with the headers that describe its bytes (length, ranges,
+// strong validator) untouched.
+func TestUpstreamResponsePassesWhenEncodersAreBusy(t *testing.T) {
+	up := upstreamResponses(t)
+	srv, base := proxyServer(t, up.URL)
+	taken := 0
+	for srv.acquireEncoder() {
+		taken++
+	}
+	defer func() {
+		for range taken {
+			srv.releaseEncoder()
+		}
+	}()
+	q := "/page?h=Content-Type:text/html;+charset=utf-8&h=Accept-Ranges:bytes&h=ETag:\"v1\"&n=5000&length=1"
+	resp, body := fetch(t, "GET", base+q, "Accept-Encoding", "gzip, br, zstd")
+	h := resp.Header
+	if h.Get("Content-Encoding") != "" || h.Get("Content-Length") != "5000" || h.Get("Accept-Ranges") != "bytes" ||
+		h.Get("Etag") != `"v1"` || len(body) != 5000 {
+		t.Errorf("busy encoders: Content-Encoding %q, Content-Length %q, Accept-Ranges %q, ETag %q, %d bytes; want none, 5000, bytes, \"v1\", 5000",
+			h.Get("Content-Encoding"), h.Get("Content-Length"), h.Get("Accept-Ranges"), h.Get("Etag"), len(body))
+	}
+}
