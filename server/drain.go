@@ -33,10 +33,13 @@ type connState struct {
 	http2, idled, streamed, goingAway atomic.Bool
 }
 
-// listen registers ln, wrapped so that a TCP listener can drain.
-func (t *connTracker) listen(ln net.Listener, log *slog.Logger) net.Listener {
+// listen registers ln, wrapped so that a TCP listener can drain. Its
+// connections are clientConns when they carry plain HTTP: under TLS the
+// bytes a clientConn would see are ciphertext, and net/http must find the
+// *tls.Conn itself.
+func (t *connTracker) listen(ln net.Listener, log *slog.Logger, plain bool) net.Listener {
 	if tcp, ok := ln.(*net.TCPListener); ok {
-		ln = newDrainListener(tcp, log)
+		ln = newDrainListener(tcp, log, plain)
 	}
 	t.mu.Lock()
 	t.listeners = append(t.listeners, ln)
@@ -190,7 +193,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // treats as "start the machine again".
 type drainListener struct {
 	*net.TCPListener
-	log *slog.Logger
+	log   *slog.Logger
+	plain bool // hand out clientConns (see listen)
 	// See noteStarvation; used by the accept loop only.
 	starved, announced bool
 	saidStarved        time.Time
@@ -203,21 +207,30 @@ type drainListener struct {
 	drainOnce          sync.Once
 }
 
-func newDrainListener(ln *net.TCPListener, log *slog.Logger) *drainListener {
+func newDrainListener(ln *net.TCPListener, log *slog.Logger, plain bool) *drainListener {
 	return &drainListener{
 		TCPListener: ln,
 		log:         log,
+		plain:       plain,
 		handoff:     make(chan net.Conn),
 		handedOver:  make(chan struct{}),
 		closed:      make(chan struct{}),
 	}
 }
 
+// client is c as the server gets it.
+func (l *drainListener) client(c net.Conn) net.Conn {
+	if l.plain {
+		return wrapConn(c)
+	}
+	return c
+}
+
 func (l *drainListener) Accept() (net.Conn, error) {
 	c, err := l.TCPListener.Accept()
 	l.noteStarvation(err)
 	if err == nil {
-		return wrapConn(c), nil
+		return l.client(c), nil
 	}
 	if !l.draining.Load() {
 		return nil, err
@@ -226,7 +239,7 @@ func (l *drainListener) Accept() (net.Conn, error) {
 	// hold the accept loop until Shutdown closes the listener, so that
 	// http.Server reports a clean shutdown.
 	if c, ok := <-l.handoff; ok {
-		return wrapConn(c), nil
+		return l.client(c), nil
 	}
 	l.handOnce.Do(func() { close(l.handedOver) })
 	<-l.closed

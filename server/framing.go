@@ -15,7 +15,11 @@ import (
 // the connection after it, and brisk, which forwards requests, refuses
 // them outright. So the connection itself watches the bytes the client
 // sends for a head that carries both fields (fieldScan), and forward
-// refuses the request with 400 and closes the connection.
+// refuses the request with 400 and closes the connection. It watches
+// plain HTTP only: that is how a proxy in front (Fly's) reaches brisk,
+// and smuggling needs one. Over TLS brisk is the front itself, the
+// client's bytes reach the handler decrypted by net/http alone, and the
+// reverse proxy frames what it forwards anew.
 
 // errAmbiguousFraming refuses a request whose body length is ambiguous.
 var errAmbiguousFraming = refuse(http.StatusBadRequest, errors.New("request with both Content-Length and Transfer-Encoding"))

@@ -221,7 +221,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	ln = s.conns.listen(ln, s.log)
+	ln = s.conns.listen(ln, s.log, s.cfg.TLS == nil)
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.tlsConfig())
 	}
