@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"path"
 	"strings"
@@ -86,50 +87,32 @@ func parseAvailableDictionary(lines []string) (sum [sha256.Size]byte, ok bool) {
 	return sum, decodeBase64Sum(v[1:len(v)-1], &sum)
 }
 
+// Strict refuses non-zero padding bits: a byte sequence has one encoding.
+var (
+	base64Padded   = base64.StdEncoding.Strict()
+	base64Unpadded = base64.RawStdEncoding.Strict()
+)
+
 // decodeBase64Sum decodes the standard base64 of exactly 32 bytes (43
 // characters, with or without the one "=" of padding) into sum, without
 // allocating: it runs on requests.
 func decodeBase64Sum(s string, sum *[sha256.Size]byte) bool {
-	if len(s) == 44 && s[43] == '=' {
-		s = s[:43]
-	}
-	if len(s) != 43 {
+	enc := base64Unpadded
+	switch len(s) {
+	case 43:
+	case 44:
+		enc = base64Padded
+	default:
 		return false
 	}
-	var acc uint32
-	bitsHeld, n := 0, 0
-	for i := range len(s) {
-		v := base64Value(s[i])
-		if v < 0 {
-			return false
-		}
-		acc = acc<<6 | uint32(v)
-		bitsHeld += 6
-		if bitsHeld >= 8 {
-			bitsHeld -= 8
-			sum[n] = byte(acc >> bitsHeld)
-			n++
-			acc &= 1<<bitsHeld - 1
-		}
+	var src [44]byte
+	var dst [33]byte // room for what 44 characters could hold
+	n, err := enc.Decode(dst[:], src[:copy(src[:], s)])
+	if err != nil || n != sha256.Size {
+		return false
 	}
-	// 43 characters carry 258 bits: the last 2 must be zero (canonical).
-	return n == sha256.Size && acc == 0
-}
-
-func base64Value(c byte) int {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return int(c - 'A')
-	case 'a' <= c && c <= 'z':
-		return int(c-'a') + 26
-	case '0' <= c && c <= '9':
-		return int(c-'0') + 52
-	case c == '+':
-		return 62
-	case c == '/':
-		return 63
-	}
-	return -1
+	*sum = [sha256.Size]byte(dst[:sha256.Size])
+	return true
 }
 
 // dictionaryAllowed is RFC 9842 §9.3.3's check of the request's fetch
