@@ -56,18 +56,30 @@ func LoadCertFiles(certFile, keyFile string, log *slog.Logger) (*CertFiles, erro
 	return c, nil
 }
 
-func (c *CertFiles) load() (*tls.Certificate, [2]fileStamp, error) {
+// stampFiles says when the certificate and the key last changed.
+func (c *CertFiles) stampFiles() ([2]fileStamp, error) {
 	var stamps [2]fileStamp
-	var pems [2][]byte
 	for i, name := range []string{c.certFile, c.keyFile} {
 		info, err := os.Stat(name)
-		if err == nil {
-			pems[i], err = os.ReadFile(name)
-		}
 		if err != nil {
-			return nil, stamps, err
+			return stamps, err
 		}
 		stamps[i] = fileStamp{info.ModTime(), info.Size()}
+	}
+	return stamps, nil
+}
+
+// load reads the pair, and the stamps it had just before.
+func (c *CertFiles) load() (*tls.Certificate, [2]fileStamp, error) {
+	stamps, err := c.stampFiles()
+	if err != nil {
+		return nil, stamps, err
+	}
+	var pems [2][]byte
+	for i, name := range []string{c.certFile, c.keyFile} {
+		if pems[i], err = os.ReadFile(name); err != nil {
+			return nil, stamps, err
+		}
 	}
 	cert, err := tls.X509KeyPair(pems[0], pems[1])
 	if err != nil {
@@ -90,14 +102,10 @@ func (c *CertFiles) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, erro
 }
 
 func (c *CertFiles) reloadIfChanged() {
-	var stamps [2]fileStamp
-	for i, name := range []string{c.certFile, c.keyFile} {
-		info, err := os.Stat(name)
-		if err != nil {
-			c.log.Warn("cannot check the TLS certificate files; keeping the certificate in use", "err", err)
-			return
-		}
-		stamps[i] = fileStamp{info.ModTime(), info.Size()}
+	stamps, err := c.stampFiles()
+	if err != nil {
+		c.log.Warn("cannot check the TLS certificate files; keeping the certificate in use", "err", err)
+		return
 	}
 	if stamps == c.stamps {
 		return
