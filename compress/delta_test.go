@@ -227,6 +227,46 @@ func TestPreviousBuildDeltaSidecars(t *testing.T) {
 	}
 }
 
+// A delta sidecar found in place and checked is recorded, not written
+// again, as plain sidecars are: a build that lost its manifest (or runs
+// precompress over another tool's output) rewrites nothing that is right.
+func TestDeltaSidecarFoundInPlaceIsNotRewritten(t *testing.T) {
+	v1 := textLike(60_000, 1)
+	dir, root := siteDir(t, map[string][]byte{wasmV2: edited(v1, 2)})
+	prevDir, _ := siteDir(t, map[string][]byte{wasmV1: v1})
+	codings, _ := NewCodings("gzip", Fast)
+	run := func() []FileReport {
+		s, err := Open(root.FS(), Config{Codings: codings, WriteSidecars: root, Previous: []fs.FS{os.DirFS(prevDir)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		return s.Precompress(context.Background())
+	}
+	run()
+	if err := os.Remove(filepath.Join(dir, ManifestName)); err != nil {
+		t.Fatal(err)
+	}
+	before := mtimes(t, dir)
+	time.Sleep(20 * time.Millisecond)
+	for _, r := range run() {
+		for _, v := range r.Variants {
+			if v.Source != "sidecar" {
+				t.Errorf("%s %s: from %q, want the sidecar in place", r.Path, v.Coding, v.Source)
+			}
+		}
+	}
+	for name, m := range before {
+		if name != "/"+ManifestName && !mtimes(t, dir)[name].Equal(m) {
+			t.Errorf("%s rewritten", name)
+		}
+	}
+	sum := sha256.Sum256(v1)
+	if man, _ := os.ReadFile(filepath.Join(dir, ManifestName)); !strings.Contains(string(man), deltaID{DeltaZstd, sum}.key()) {
+		t.Errorf("the manifest does not record the delta found in place:\n%s", man)
+	}
+}
+
 // A store keeps at most keepVersions earlier versions of a file, and lets
 // go of the memory of those it drops.
 func TestKeptVersionsAreBounded(t *testing.T) {

@@ -251,6 +251,7 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 	}
 	r.Size = int64(len(out))
 	r.Kept = len(out) < len(src)
+	var keptTag string
 	if r.Kept {
 		v, err := s.keepBytes(r.Coding, out)
 		if err != nil {
@@ -258,6 +259,7 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 			s.log.Error("cannot keep variant on disk", "path", j.asset.Path, "coding", r.Coding, "err", err)
 			return r
 		}
+		keptTag = v.Tag
 		if j.dict != nil {
 			j.asset.addDelta(Delta{Representation: v, Dictionary: j.dict.hash})
 		} else {
@@ -265,7 +267,13 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 		}
 	}
 	if s.cfg.WriteSidecars != nil {
-		if err := s.storeSidecar(j, out, r.Kept); err != nil {
+		var err error
+		if fromSidecar { // in place and right: recorded, not written again
+			err = s.recordSidecar(j, j.snap.sidecars[j.asset.Path][j.sidecarKey()], keptTag, r.Kept)
+		} else {
+			err = s.storeSidecar(j, out, r.Kept)
+		}
+		if err != nil {
 			r.Err = err
 			s.log.Error("cannot write sidecar", "path", j.asset.Path+j.suffix(), "err", err)
 		}
