@@ -62,8 +62,9 @@ func checkHashedName(t *testing.T, name string) {
 	if !ok {
 		return
 	}
-	hash, found := strings.CutPrefix(name, prefix)
-	if hash, found = strings.CutSuffix(hash, suffix); !found || prefix == "" || suffix == "" ||
+	hash, afterPrefix := strings.CutPrefix(name, prefix)
+	hash, beforeSuffix := strings.CutSuffix(hash, suffix)
+	if !afterPrefix || !beforeSuffix || prefix == "" || suffix == "" ||
 		!(len(hash) == 22 && strings.HasSuffix(prefix, ".") || len(hash) == 16 && strings.HasSuffix(prefix, "-")) {
 		t.Errorf("HashedName(%q) = %q, %q: not the name around a hash", name, prefix, suffix)
 	}

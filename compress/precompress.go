@@ -41,7 +41,7 @@ type VariantReport struct {
 	Dictionary string
 	Size       int64
 	Kept       bool          // false: not smaller than the source, or failed
-	Source     string        // "encoded", "sidecar" (verified by decoding)
+	Source     string        // "encoded", "sidecar" (verified by decoding), "sidecar, checked later" (taken on its evidence)
 	Elapsed    time.Duration // from the start of Precompress until it was published
 	Err        error
 }
@@ -50,8 +50,9 @@ type VariantReport struct {
 // configured coding it lacks, on all workers, attaching each variant to
 // its asset as soon as it is ready so the server offers it at once. A
 // sidecar found beside a file is used once decoding it gives back the
-// file's exact bytes; a stale or corrupt one is logged and replaced by a
-// fresh encoding. Cheap codings run first, deltas against earlier
+// file's exact bytes, or at once when its own checksums name the file
+// (gzip, zstd: see evidenceIn), decoded in full after its first use; a
+// stale or corrupt one is logged and replaced by a fresh encoding. Cheap codings run first, deltas against earlier
 // versions (see Config.Deltas) last. It returns when all are done or
 // ctx is cancelled. Runs may overlap: each variant is encoded by one run
 // at a time, and one that a cancelled or failed run left undone is done

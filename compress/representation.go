@@ -41,7 +41,7 @@ func InMemory(coding string, data []byte) Representation {
 // Body returns the bytes to send: in memory, or else an open file of
 // exactly Size bytes, which the caller closes (and which a server can hand
 // to sendfile). Bytes taken on trust, from a manifest or on a sidecar's
-// own evidence (see evidenceFor), are served at once, so that a cold
+// own evidence (see evidenceIn), are served at once, so that a cold
 // start answers without reading them first; checkDelay after their first
 // use they are checked in the background, and kept in memory if the
 // budget allows. An error means the bytes are not the ones Tag names; the

@@ -18,7 +18,7 @@ import (
 // it did, in r. Sidecars from other tools, or from an older build, are
 // trusted only this way: checked in one pass that neither holds what they
 // decode to nor, beyond the memory budget, the sidecar itself; or, where
-// the stream carries evidence of what it decodes to (evidenceFor) and
+// the stream carries evidence of what it decodes to (evidenceIn) and
 // the sidecar is for serving, not for a manifest, taken on it at once and
 // checked in full later. Either way, whoever waits for the asset's
 // sidecars (Asset.Arriving) learns of this one's outcome at once.
