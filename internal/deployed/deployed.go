@@ -81,19 +81,25 @@ func Fetch(ctx context.Context, client *http.Client, base *url.URL, root fs.FS, 
 			scan(string(text))
 		}
 	}
-	// The glue names the wasm when the page does not.
+	// The glue names the wasm when the page does not; what is read here
+	// is written as it is below, not fetched again.
+	glue := map[string][]byte{}
 	for _, name := range slices.Sorted(maps.Keys(found)) {
 		if strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".mjs") {
 			if text, err := g.get(base.JoinPath(name), maxPageBytes); err == nil {
+				glue[name] = text
 				scan(string(text))
 			}
 		}
 	}
 	var wrote []string
 	for _, name := range slices.Sorted(maps.Keys(found)) {
-		data, err := g.get(base.JoinPath(name), maxFileBytes)
-		if err != nil {
-			continue
+		data, ok := glue[name]
+		if !ok {
+			var err error
+			if data, err = g.get(base.JoinPath(name), maxFileBytes); err != nil {
+				continue
+			}
 		}
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -56,6 +57,9 @@ func TestFetchFindsTheDeployedVersions(t *testing.T) {
 		t.Fatalf("fetched %v, want %v (requests %v)", got, want, requests)
 	}
 	for _, name := range want {
+		if n := strings.Count(strings.Join(requests, " ")+" ", "/"+name+" "); n != 1 {
+			t.Errorf("%s requested %d times, want once (requests %v)", name, n, requests)
+		}
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil || string(data) != string(deployed[name].Data) {
 			t.Errorf("%s: %q, %v", name, data, err)
