@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brisk-server/brisk/site"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/brisk-server/brisk/site"
 
 	"github.com/brisk-server/brisk/internal/testkit"
 )
@@ -43,16 +45,24 @@ const (
 // variantsReady is the log line of a store whose variants are all there.
 var variantsReady = regexp.MustCompile(`msg="(precompression done|nothing to compress: every variant is ready)"`)
 
+// precompressWithBinary runs `brisk precompress` with args in the brisk
+// binary built for tests, not in this test process, which may run under
+// -race.
+func precompressWithBinary(t *testing.T, args ...string) {
+	t.Helper()
+	pre := exec.Command(briskBinary(t), append([]string{"precompress"}, args...)...)
+	if out, err := pre.CombinedOutput(); err != nil {
+		t.Fatalf("brisk precompress: %v\n%s", err, out)
+	}
+}
+
 // startPrecompressed runs `brisk precompress` on dir with the test binary
 // built without the race detector (brotli 11 of the 1.8 MB demo wasm takes
 // minutes under it), then serves dir: every variant comes from a sidecar,
 // as in a container image.
 func startPrecompressed(t *testing.T, dir, encodings string, serveArgs ...string) (string, *testkit.Log) {
 	t.Helper()
-	pre := exec.Command(briskBinary(t), "precompress", "--encodings", encodings, dir)
-	if out, err := pre.CombinedOutput(); err != nil {
-		t.Fatalf("brisk precompress: %v\n%s", err, out)
-	}
+	precompressWithBinary(t, "--encodings", encodings, dir)
 	base, log := startBrisk(t, append(serveArgs, "--encodings", encodings, dir)...)
 	log.WaitFor(t, variantsReady, precompressTimeout)
 	return base, log
@@ -97,38 +107,73 @@ func chromiumOptions(t *testing.T, chromium string) []chromedp.ExecAllocatorOpti
 	}
 }
 
-// pageRequest is what the browser sent and got for one request.
-type pageRequest struct {
-	path           string            // the URL's path
+// newTab starts Chromium (chromiumOptions, then extra) for at most
+// timeout and opens a tab whose events it records; the test's cleanups
+// close both, and log the tab's console if the test failed.
+func newTab(t *testing.T, chromium string, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) (context.Context, *tabEvents) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromiumOptions(t, chromium), extra...)...)
+	t.Cleanup(cancelAlloc) // kills Chromium and waits for it
+	events := newTabEvents()
+	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
+	t.Cleanup(cancelTab)
+	t.Cleanup(func() {
+		if t.Failed() {
+			console := events.snapshot().console
+			t.Logf("browser console (%d messages):\n%s", len(console), strings.Join(console, "\n"))
+		}
+	})
+	return ctx, events
+}
+
+// tabRequest is what the browser sent and got for one request.
+type tabRequest struct {
+	path           string // the URL's path
+	resourceType   network.ResourceType
+	initiator      network.InitiatorType
+	initiatorURL   string            // the page or script, with line, if any
 	acceptEncoding string            // as sent on the wire
+	availableDict  string            // Available-Dictionary, as sent on the wire
 	resp           *network.Response // as the page sees it; nil until the headers arrive
 	wireStatus     int64             // as received on the wire; 0 if no response came from the network
-	wireBytes      float64           // headers and body as received, once loaded
+	wireBytes      float64           // headers and body as received, once loaded; 0 from a cache
 	earlyHints     network.Headers   // of a 103 Early Hints before the response, if one came
 	sent, loaded   float64           // when the request started and its body was complete, in DevTools' monotonic seconds
 	pieces         int               // how many times body data arrived
 }
 
-// browserEvents records what the page did. Its listen method runs on
-// chromedp's read loop in the order Chromium sent the events, so when a
-// command returns, every event sent before its reply is recorded.
-type browserEvents struct {
-	mu      sync.Mutex
-	console []string // "type: text"; uncaught exceptions have type "exception"
-	ids     []network.RequestID
-	reqs    map[network.RequestID]*pageRequest
+// tabEvents records what one tab requested, received and said. Its listen
+// method runs on chromedp's read loop in the order Chromium sent the
+// events, so when a command returns, every event sent before its reply is
+// recorded.
+type tabEvents struct {
+	mu       sync.Mutex
+	console  []string // "type: text"; uncaught exceptions have type "exception"
+	errors   []string // console errors, uncaught exceptions, browser log errors
+	warnings []string // console and browser log warnings, such as unused preloads
+	ids      []network.RequestID
+	reqs     map[network.RequestID]*tabRequest
 }
 
-func newBrowserEvents() *browserEvents {
-	return &browserEvents{reqs: map[network.RequestID]*pageRequest{}}
+// tabRecord is a copy of what a tabEvents recorded, to check outside its
+// lock; requests in the order they were first seen.
+type tabRecord struct {
+	console, errors, warnings []string
+	reqs                      []tabRequest
+}
+
+func newTabEvents() *tabEvents {
+	return &tabEvents{reqs: map[network.RequestID]*tabRequest{}}
 }
 
 // req returns the record of id, made on first sight: the extra-info events
 // may come before the request's own.
-func (e *browserEvents) req(id network.RequestID) *pageRequest {
+func (e *tabEvents) req(id network.RequestID) *tabRequest {
 	r := e.reqs[id]
 	if r == nil {
-		r = &pageRequest{}
+		r = &tabRequest{}
 		e.reqs[id] = r
 		e.ids = append(e.ids, id)
 	}
@@ -153,25 +198,52 @@ func exceptionText(ev *runtime.EventExceptionThrown) string {
 	return text
 }
 
-func (e *browserEvents) listen(ev any) {
+func (e *tabEvents) listen(ev any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch ev := ev.(type) {
 	case *runtime.EventConsoleAPICalled:
-		e.console = append(e.console, string(ev.Type)+": "+consoleText(ev))
-	case *runtime.EventExceptionThrown:
-		e.console = append(e.console, "exception: "+exceptionText(ev))
-	case *network.EventRequestWillBeSent:
-		if u, err := url.Parse(ev.Request.URL); err == nil {
-			e.req(ev.RequestID).path = u.Path
+		text := consoleText(ev)
+		e.console = append(e.console, string(ev.Type)+": "+text)
+		switch msg := "console." + string(ev.Type) + ": " + text; ev.Type {
+		case runtime.ConsoleAPICalledTypeError, runtime.ConsoleAPICalledTypeAssert:
+			e.errors = append(e.errors, msg)
+		case runtime.ConsoleAPICalledTypeWarning:
+			e.warnings = append(e.warnings, msg)
 		}
-		e.req(ev.RequestID).sent = ev.Timestamp.Float64()
+	case *runtime.EventExceptionThrown:
+		msg := "exception: " + exceptionText(ev)
+		e.console = append(e.console, msg)
+		e.errors = append(e.errors, msg)
+	case *cdplog.EventEntryAdded:
+		// SRI failures and refused responses come from the browser, not
+		// from the page's console API.
+		msg := string(ev.Entry.Source) + ": " + ev.Entry.Text
+		switch ev.Entry.Level {
+		case cdplog.EntryLevelError:
+			e.errors = append(e.errors, msg)
+		case cdplog.EntryLevelWarning:
+			e.warnings = append(e.warnings, msg)
+		}
+	case *network.EventRequestWillBeSent:
+		r := e.req(ev.RequestID)
+		if u, err := url.Parse(ev.Request.URL); err == nil {
+			r.path = u.Path
+		}
+		r.sent = ev.Timestamp.Float64()
+		r.resourceType = ev.Type
+		r.initiator = ev.Initiator.Type
+		if ev.Initiator.URL != "" {
+			r.initiatorURL = fmt.Sprintf("%s:%.0f", ev.Initiator.URL, ev.Initiator.LineNumber+1)
+		}
 	case *network.EventResponseReceivedEarlyHints:
 		e.req(ev.RequestID).earlyHints = ev.Headers
 	case *network.EventDataReceived:
 		e.req(ev.RequestID).pieces++
 	case *network.EventRequestWillBeSentExtraInfo:
-		e.req(ev.RequestID).acceptEncoding = header(ev.Headers, "Accept-Encoding")
+		r := e.req(ev.RequestID)
+		r.acceptEncoding = header(ev.Headers, "Accept-Encoding")
+		r.availableDict = header(ev.Headers, "Available-Dictionary")
 	case *network.EventResponseReceivedExtraInfo:
 		// Sent only for a response from the network, and with its real
 		// status: a 304 that the cache turned into its stored 200 for the
@@ -185,20 +257,20 @@ func (e *browserEvents) listen(ev any) {
 	}
 }
 
-// snapshot returns copies of what was recorded so far, to check outside
-// the lock; requests in the order they were first seen.
-func (e *browserEvents) snapshot() (console []string, reqs []pageRequest) {
+// snapshot returns a copy of what was recorded so far.
+func (e *tabEvents) snapshot() tabRecord {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	rec := tabRecord{console: slices.Clone(e.console), errors: slices.Clone(e.errors), warnings: slices.Clone(e.warnings)}
 	for _, id := range e.ids {
-		reqs = append(reqs, *e.reqs[id])
+		rec.reqs = append(rec.reqs, *e.reqs[id])
 	}
-	return slices.Clone(e.console), reqs
+	return rec
 }
 
 // requestsFor returns the requests for the URL path p.
-func requestsFor(reqs []pageRequest, p string) []pageRequest {
-	var out []pageRequest
+func requestsFor(reqs []tabRequest, p string) []tabRequest {
+	var out []tabRequest
 	for _, r := range reqs {
 		if r.path == p {
 			out = append(out, r)
@@ -257,19 +329,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 	u := localhostURL(t, base)
 	files := demoFiles(t)
 
-	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumOptions(t, chromium)...)
-	defer cancelAlloc() // kills Chromium and waits for it
-	events := newBrowserEvents()
-	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
-	defer cancelTab()
-	defer func() {
-		if t.Failed() {
-			console, _ := events.snapshot()
-			t.Logf("browser console (%d messages):\n%s", len(console), strings.Join(console, "\n"))
-		}
-	}()
+	ctx, events := newTab(t, chromium, browserTimeout)
 
 	firstVisit := t.Run("first visit", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
@@ -281,7 +341,8 @@ func TestBrowserRunsDemo(t *testing.T) {
 
 		// The glue falls back to WebAssembly.instantiate, and says so, when
 		// the browser refuses the response for streaming compilation.
-		console, reqs := events.snapshot()
+		rec := events.snapshot()
+		console, reqs := rec.console, rec.reqs
 		for _, m := range console {
 			if strings.Contains(m, "instantiateStreaming") || strings.Contains(m, "application/wasm") {
 				t.Errorf("streaming compilation failed: %s", m)
@@ -340,7 +401,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 		// The report: every file downloaded whole, as br, smaller than
 		// itself; the wasm row shows the numbers behind it.
 		rep := readReport(ctx, t)
-		_, reqs = events.snapshot()
+		reqs = events.snapshot().reqs
 		checkReport(t, rep, reqs, files, http.StatusOK)
 		row := rep.row(t, wasmPath)
 		want := []string{
@@ -359,7 +420,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 	// A reload revalidates every file: brisk answers 304, and only headers
 	// cross the network.
 	t.Run("reload", func(t *testing.T) {
-		_, before := events.snapshot()
+		before := events.snapshot().reqs
 		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +428,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 			t.Fatalf("data-wasm = %q after the reload, want ready", state)
 		}
 		rep := readReport(ctx, t)
-		_, reqs := events.snapshot()
+		reqs := events.snapshot().reqs
 		checkReport(t, rep, reqs[len(before):], files, http.StatusNotModified)
 		for _, row := range rep.Rows {
 			if row.Transfer >= 1000 {
@@ -384,7 +445,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 	t.Run("slow network", func(t *testing.T) {
 		throttle(ctx, t, slowNetwork)
 		defer throttle(ctx, t, 0)
-		_, before := events.snapshot()
+		before := events.snapshot().reqs
 		if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +453,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 			t.Fatalf("data-wasm = %q, want ready", state)
 		}
 		rep := readReport(ctx, t)
-		_, reqs := events.snapshot()
+		reqs := events.snapshot().reqs
 		checkReport(t, rep, reqs[len(before):], files, http.StatusOK)
 		rep.wantNote(t, "It was compiled while it downloaded")
 	})
@@ -402,7 +463,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 	// their HTTP cache, without a request to brisk. A new tab, sharing the
 	// cache of the first, that lacks it.
 	t.Run("without contentEncoding", func(t *testing.T) {
-		events := newBrowserEvents()
+		events := newTabEvents()
 		ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
 		defer cancelTab()
 		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
@@ -417,7 +478,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 			t.Fatalf("data-wasm = %q, want ready", state)
 		}
 		rep := readReport(ctx, t)
-		_, reqs := events.snapshot()
+		reqs := events.snapshot().reqs
 		checkReport(t, rep, reqs, files, http.StatusNotModified)
 	})
 
@@ -427,7 +488,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 	// their scripts run, with the cache off so that every file is
 	// downloaded.
 	t.Run("without WebAssembly", func(t *testing.T) {
-		events := newBrowserEvents()
+		events := newTabEvents()
 		ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
 		defer cancelTab()
 		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
@@ -456,7 +517,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 			t.Errorf("page shows %q, buttons disabled: %s; want a message about WebAssembly and disabled buttons", shown[0], shown[1])
 		}
 		rep := readReport(ctx, t)
-		_, reqs := events.snapshot()
+		reqs := events.snapshot().reqs
 		checkReport(t, rep, reqs, files, http.StatusOK)
 		rep.wantNote(t, "did not start")
 	})
@@ -466,10 +527,7 @@ func TestBrowserRunsDemo(t *testing.T) {
 // returns its new state: ready, error or unsupported.
 func waitWasm(ctx context.Context, t *testing.T) string {
 	t.Helper()
-	state, err := chromedp.Run(ctx, chromedp.Poll[string](
-		`(s => s !== "loading" && s)(document.documentElement.dataset.wasm)`,
-		chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(browserTimeout)))
+	state, err := waitReady(ctx, browserTimeout)
 	if err != nil {
 		t.Fatalf("waiting for data-wasm: %v", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,44 +22,37 @@ const deltaTimeout = 2 * time.Minute
 // dictionaries, across page loads.
 type browserTab struct {
 	ctx    context.Context
-	events *trunkEvents
+	events *tabEvents
 }
 
 func newBrowserTab(t *testing.T) *browserTab {
 	t.Helper()
-	chromium := testkit.RequireTool(t, chromiumPath)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*deltaTimeout)
-	t.Cleanup(cancel)
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumOptions(t, chromium)...)
-	t.Cleanup(cancelAlloc) // kills Chromium and waits for it
-	tab := &browserTab{events: newTrunkEvents()}
-	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(tab.events.listen))
-	t.Cleanup(cancelTab)
-	tab.ctx = ctx
-	return tab
+	ctx, events := newTab(t, testkit.RequireTool(t, chromiumPath), 2*deltaTimeout)
+	return &browserTab{ctx: ctx, events: events}
 }
 
 // load opens u, waits for the app, and returns the request for the
 // site's wasm file wasm made by this load, and the build the page runs.
-func (b *browserTab) load(t *testing.T, u, wasm string) (trunkRequest, string) {
+func (b *browserTab) load(t *testing.T, u, wasm string) (tabRequest, string) {
 	t.Helper()
-	_, _, before := b.events.snapshot()
+	before := b.events.snapshot().reqs
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(u)); err != nil {
 		t.Fatalf("navigate to %s: %v", u, err)
 	}
 	if state, err := waitReady(b.ctx, browserTimeout); err != nil || state != "ready" {
-		errs, _, _ := b.events.snapshot()
+		errs := b.events.snapshot().errors
 		t.Fatalf("data-wasm = %q (%v), want ready; browser errors:\n%s", state, err, strings.Join(errs, "\n"))
 	}
 	build, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.documentElement.dataset.build ?? ""`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs, _, reqs := b.events.snapshot()
+	rec := b.events.snapshot()
+	errs, reqs := rec.errors, rec.reqs
 	for _, m := range errs {
 		t.Errorf("browser error: %s", m)
 	}
-	got := byPath(reqs[len(before):], "/"+wasm)
+	got := requestsFor(reqs[len(before):], "/"+wasm)
 	if len(got) == 0 || got[0].resp == nil {
 		t.Fatalf("no response for /%s", wasm)
 	}
@@ -71,7 +63,7 @@ func (b *browserTab) load(t *testing.T, u, wasm string) (trunkRequest, string) {
 
 // checkDeltaLoad checks that the returning visitor's wasm request named
 // its dictionary and got a delta in coding, and logs what it cost.
-func checkDeltaLoad(t *testing.T, r trunkRequest, size int, coding string) {
+func checkDeltaLoad(t *testing.T, r tabRequest, size int, coding string) {
 	t.Helper()
 	enc := header(r.resp.Headers, "Content-Encoding")
 	t.Logf("%s: sent Available-Dictionary %q, Accept-Encoding %q; got %d, Content-Encoding %q, %.0f bytes transferred for %d bytes of wasm",
@@ -154,11 +146,7 @@ func TestBrowserDeltaAfterDeploy(t *testing.T) {
 		t.Fatalf("brisk exited %d", code)
 	}
 
-	// The binary, not this test process, which may run under -race.
-	pre := exec.Command(briskBinary(t), "precompress", "--encodings", "br,gzip", "--previous", dir1, dir2)
-	if out, err := pre.CombinedOutput(); err != nil {
-		t.Fatalf("brisk precompress: %v\n%s", err, out)
-	}
+	precompressWithBinary(t, "--encodings", "br,gzip", "--previous", dir1, dir2)
 	smaller := smallerDeltaSidecar(t, dir2, v2.wasm)
 	deployed := startProcess(t, "--encodings", "br,gzip", "--addr", "127.0.0.1:"+u.Port(), dir2)
 	second, build := tab.load(t, u.String(), v2.wasm)

@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brisk-server/brisk/site"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/brisk-server/brisk/site"
 
 	"github.com/brisk-server/brisk/internal/testkit"
 )
@@ -134,27 +135,13 @@ func spki(t *testing.T, base string) string {
 // Trusting them by key, rather than ignoring certificate errors, keeps the
 // connection free of errors, and Chromium acts on 103 Early Hints only on
 // such a connection.
-func edgeBrowser(t *testing.T, chromium string, bases ...string) (context.Context, *browserEvents) {
+func edgeBrowser(t *testing.T, chromium string, bases ...string) (context.Context, *tabEvents) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
-	t.Cleanup(cancel)
 	var keys []string
 	for _, b := range bases {
 		keys = append(keys, spki(t, b))
 	}
-	opts := append(chromiumOptions(t, chromium), chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(keys, ",")))
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc) // kills Chromium and waits for it
-	events := newBrowserEvents()
-	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
-	t.Cleanup(cancelTab)
-	t.Cleanup(func() {
-		if t.Failed() {
-			console, _ := events.snapshot()
-			t.Logf("browser console (%d messages):\n%s", len(console), strings.Join(console, "\n"))
-		}
-	})
-	return ctx, events
+	return newTab(t, chromium, browserTimeout, chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(keys, ",")))
 }
 
 // TestBrowserThroughTLSEdge takes the path users' browsers take: HTTPS and
@@ -194,7 +181,7 @@ func TestBrowserThroughTLSEdge(t *testing.T) {
 			t.Errorf("the page did not stream: the SSR server did not log %q; log:\n%s", want, log.String())
 		}
 	}
-	_, reqs := events.snapshot()
+	reqs := events.snapshot().reqs
 	for _, c := range []struct{ path, encoding, mime string }{
 		// brisk encodes the stream itself, with the one coding it was
 		// given (--encodings br).
@@ -230,7 +217,7 @@ func TestBrowserThroughTLSEdge(t *testing.T) {
 		if state := waitWasm(ctx, t); state != "ready" {
 			t.Fatalf("data-wasm = %q on /, want ready", state)
 		}
-		_, reqs = events.snapshot()
+		reqs = events.snapshot().reqs
 		pages := requestsFor(reqs[before:], "/")
 		if len(pages) > 0 && pages[0].earlyHints != nil {
 			t.Logf("/, load %d: 103 Early Hints with Link %q", attempt, header(pages[0].earlyHints, "Link"))
@@ -305,7 +292,7 @@ func TestBrowserEarlyHintsOverTLS(t *testing.T) {
 
 // loadHinted loads url in a fresh browser on a slow network and returns
 // what DevTools saw of the page and of the wasm.
-func loadHinted(t *testing.T, chromium, base, url string) (page, wasm pageRequest) {
+func loadHinted(t *testing.T, chromium, base, url string) (page, wasm tabRequest) {
 	t.Helper()
 	ctx, events := edgeBrowser(t, chromium, base)
 	// 50 ms of latency and 100 kB/s down: the page, over 100 kB as br,
@@ -322,7 +309,7 @@ func loadHinted(t *testing.T, chromium, base, url string) (page, wasm pageReques
 	if state := waitWasm(ctx, t); state != "ready" {
 		t.Fatalf("data-wasm = %q, want ready", state)
 	}
-	_, reqs := events.snapshot()
+	reqs := events.snapshot().reqs
 	pages, wasms := requestsFor(reqs, "/"), requestsFor(reqs, wasmPath)
 	if len(pages) == 0 || pages[0].resp == nil || len(wasms) == 0 || wasms[0].resp == nil {
 		t.Fatalf("%d page and %d wasm requests seen", len(pages), len(wasms))

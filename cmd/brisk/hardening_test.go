@@ -27,8 +27,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brisk-server/brisk/internal/testkit"
 	"golang.org/x/sys/unix"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 func requireHardening(t *testing.T) {

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brisk-server/brisk/internal/testkit"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/brisk-server/brisk/internal/testkit"
 )
 
 // reloadTimeout bounds how long an open page may take to show a rewritten
@@ -22,7 +23,7 @@ import (
 const reloadTimeout = 10 * time.Second
 
 // reloadEvents records what the page loaded and what its live-reload
-// stream told it. Like browserEvents, its listen method runs on chromedp's
+// stream told it. Like tabEvents, its listen method runs on chromedp's
 // read loop in the order Chromium sent the events.
 type reloadEvents struct {
 	mu     sync.Mutex

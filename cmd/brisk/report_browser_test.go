@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/brisk-server/brisk/site"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/brisk-server/brisk/site"
 )
 
 // This file reads the demo page's report of what brisk sent (the "What
@@ -140,7 +141,7 @@ func demoFiles(t *testing.T) map[string]int64 {
 // status, the file's real size is right, and it arrived as br (the only
 // encoding precompressed, and every file of the demo is worth compressing)
 // in fewer bytes than its size.
-func checkReport(t *testing.T, rep *demoReport, reqs []pageRequest, files map[string]int64, status int) {
+func checkReport(t *testing.T, rep *demoReport, reqs []tabRequest, files map[string]int64, status int) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, row := range rep.Rows {
@@ -155,7 +156,7 @@ func checkReport(t *testing.T, rep *demoReport, reqs []pageRequest, files map[st
 			continue
 		}
 
-		var wire []pageRequest
+		var wire []tabRequest
 		for _, r := range requestsFor(reqs, row.Path) {
 			if r.wireStatus != 0 {
 				wire = append(wire, r)

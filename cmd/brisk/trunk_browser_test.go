@@ -16,17 +16,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
 	"github.com/brisk-server/brisk/server"
 	"github.com/brisk-server/brisk/site"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
-	"github.com/chromedp/chromedp"
 
 	"github.com/brisk-server/brisk/internal/testkit"
 )
@@ -186,115 +184,6 @@ func replaceOnce(t *testing.T, s, old, new string) string {
 	return strings.Replace(s, old, new, 1)
 }
 
-// trunkRequest is one request of a tab, as the network events tell it.
-type trunkRequest struct {
-	path           string
-	resourceType   network.ResourceType
-	initiator      network.InitiatorType
-	initiatorURL   string            // the page or script, with line, if any
-	wireBytes      float64           // received over the network; 0 for a cache
-	acceptEncoding string            // as sent on the wire
-	availableDict  string            // Available-Dictionary, as sent on the wire
-	resp           *network.Response // nil until the headers arrive
-	earlyHints     network.Headers   // of a 103 Early Hints, if one was seen
-}
-
-// trunkEvents records what one tab requested, received and complained
-// about. Like browserEvents, its listen method runs on chromedp's read loop
-// in the order Chromium sent the events.
-type trunkEvents struct {
-	mu       sync.Mutex
-	errors   []string // console errors, uncaught exceptions, browser log errors
-	warnings []string // browser log warnings, such as unused preloads
-	ids      []network.RequestID
-	reqs     map[network.RequestID]*trunkRequest
-}
-
-func newTrunkEvents() *trunkEvents {
-	return &trunkEvents{reqs: map[network.RequestID]*trunkRequest{}}
-}
-
-// req returns the record of id, made on first sight: the extra-info events
-// may come before the request's own.
-func (e *trunkEvents) req(id network.RequestID) *trunkRequest {
-	r := e.reqs[id]
-	if r == nil {
-		r = &trunkRequest{}
-		e.reqs[id] = r
-		e.ids = append(e.ids, id)
-	}
-	return r
-}
-
-func (e *trunkEvents) listen(ev any) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch ev := ev.(type) {
-	case *runtime.EventConsoleAPICalled:
-		msg := "console." + string(ev.Type) + ": " + consoleText(ev)
-		switch ev.Type {
-		case runtime.ConsoleAPICalledTypeError, runtime.ConsoleAPICalledTypeAssert:
-			e.errors = append(e.errors, msg)
-		case runtime.ConsoleAPICalledTypeWarning:
-			e.warnings = append(e.warnings, msg)
-		}
-	case *runtime.EventExceptionThrown:
-		e.errors = append(e.errors, "exception: "+exceptionText(ev))
-	case *cdplog.EventEntryAdded:
-		// SRI failures and refused responses come from the browser, not
-		// from the page's console API.
-		msg := string(ev.Entry.Source) + ": " + ev.Entry.Text
-		switch ev.Entry.Level {
-		case cdplog.EntryLevelError:
-			e.errors = append(e.errors, msg)
-		case cdplog.EntryLevelWarning:
-			e.warnings = append(e.warnings, msg)
-		}
-	case *network.EventRequestWillBeSent:
-		r := e.req(ev.RequestID)
-		if u, err := url.Parse(ev.Request.URL); err == nil {
-			r.path = u.Path
-		}
-		r.resourceType = ev.Type
-		r.initiator = ev.Initiator.Type
-		if ev.Initiator.URL != "" {
-			r.initiatorURL = fmt.Sprintf("%s:%.0f", ev.Initiator.URL, ev.Initiator.LineNumber+1)
-		}
-	case *network.EventRequestWillBeSentExtraInfo:
-		r := e.req(ev.RequestID)
-		r.acceptEncoding = header(ev.Headers, "Accept-Encoding")
-		r.availableDict = header(ev.Headers, "Available-Dictionary")
-	case *network.EventResponseReceivedEarlyHints:
-		e.req(ev.RequestID).earlyHints = ev.Headers
-	case *network.EventResponseReceived:
-		e.req(ev.RequestID).resp = ev.Response
-	case *network.EventLoadingFinished:
-		e.req(ev.RequestID).wireBytes = ev.EncodedDataLength
-	}
-}
-
-// snapshot returns copies of what was recorded so far, requests in the
-// order they were first seen.
-func (e *trunkEvents) snapshot() (errs, warnings []string, reqs []trunkRequest) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, id := range e.ids {
-		reqs = append(reqs, *e.reqs[id])
-	}
-	return slices.Clone(e.errors), slices.Clone(e.warnings), reqs
-}
-
-// byPath returns the requests for the URL path p.
-func byPath(reqs []trunkRequest, p string) []trunkRequest {
-	var out []trunkRequest
-	for _, r := range reqs {
-		if r.path == p {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // waitReady polls data-wasm until the demo's script has settled it, and
 // returns its value.
 func waitReady(ctx context.Context, timeout time.Duration) (string, error) {
@@ -324,16 +213,11 @@ func TestBrowserTrunkStylePage(t *testing.T) {
 	u := localhostURL(t, base)
 	u.Path = "/some/deep/route"
 
-	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumOptions(t, chromium)...)
-	defer cancelAlloc() // kills Chromium and waits for it
-	events := newTrunkEvents()
-	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(events.listen))
-	defer cancelTab()
+	ctx, events := newTab(t, chromium, browserTimeout)
 	defer func() {
 		if t.Failed() {
-			errs, warnings, _ := events.snapshot()
+			rec := events.snapshot()
+			errs, warnings := rec.errors, rec.warnings
 			t.Logf("browser errors:\n%s\nwarnings:\n%s\nbrisk log:\n%s",
 				strings.Join(errs, "\n"), strings.Join(warnings, "\n"), log.String())
 		}
@@ -347,7 +231,8 @@ func TestBrowserTrunkStylePage(t *testing.T) {
 		t.Fatalf("data-wasm = %q (%v), want ready; page says %q", state, err, pageError)
 	}
 
-	errs, warnings, reqs := events.snapshot()
+	rec := events.snapshot()
+	errs, warnings, reqs := rec.errors, rec.warnings, rec.reqs
 	for _, m := range errs {
 		t.Errorf("browser error: %s", m)
 	}
@@ -355,7 +240,7 @@ func TestBrowserTrunkStylePage(t *testing.T) {
 		t.Logf("browser warning: %s", m)
 	}
 
-	pages := byPath(reqs, u.Path)
+	pages := requestsFor(reqs, u.Path)
 	if len(pages) != 1 || pages[0].resp == nil {
 		t.Fatalf("%d responses for %s, want 1", len(pages), u.Path)
 	}
@@ -377,7 +262,7 @@ func TestBrowserTrunkStylePage(t *testing.T) {
 	}
 
 	for _, name := range []string{s.js, s.wasm, s.css} {
-		got := byPath(reqs, "/"+name)
+		got := requestsFor(reqs, "/"+name)
 		if len(got) == 0 {
 			t.Errorf("/%s: never requested", name)
 		}
@@ -578,7 +463,7 @@ func TestBrowserPreloadTiming(t *testing.T) {
 // and returns its timeline. The tab must report no error: a page that fell
 // back to slower paths would measure something else.
 func loadTimed(browser context.Context, u string) (pageTiming, error) {
-	events := newTrunkEvents()
+	events := newTabEvents()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithListener(events.listen))
 	defer cancel()
 	ctx, cancelLoad := context.WithTimeout(ctx, loadTimeout)
@@ -597,7 +482,8 @@ func loadTimed(browser context.Context, u string) (pageTiming, error) {
 	if err != nil {
 		return pageTiming{}, fmt.Errorf("read the timeline: %w", err)
 	}
-	errs, _, reqs := events.snapshot()
+	rec := events.snapshot()
+	errs, reqs := rec.errors, rec.reqs
 	if len(errs) > 0 {
 		return pageTiming{}, fmt.Errorf("browser errors:\n%s", strings.Join(errs, "\n"))
 	}
