@@ -119,6 +119,11 @@ func (c *CertFiles) reloadIfChanged() {
 	c.log.Info("TLS certificate reloaded", "cert", c.certFile, "sha256", Fingerprint(cert))
 }
 
+// SelfSignedHosts are the names and addresses SelfSigned(hosts) covers.
+func SelfSignedHosts(hosts []string) []string {
+	return append([]string{"localhost", "127.0.0.1", "::1"}, hosts...)
+}
+
 // SelfSigned makes a certificate, in memory, for testing on this machine
 // and from devices on the LAN: for localhost, 127.0.0.1, ::1 and the hosts
 // given (names or addresses), valid from an hour ago for 30 days. No
@@ -144,7 +149,7 @@ func SelfSigned(hosts []string) (*tls.Certificate, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 	}
-	for _, h := range append([]string{"localhost", "127.0.0.1", "::1"}, hosts...) {
+	for _, h := range SelfSignedHosts(hosts) {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {

@@ -23,7 +23,7 @@ type commonFlags struct {
 
 func addCommonFlags(fset *flag.FlagSet) *commonFlags {
 	c := &commonFlags{
-		encodings: fset.String("encodings", "br,zstd,gzip", "comma-separated `list` of encodings to precompress"),
+		encodings: fset.String("encodings", "br,zstd,gzip", "comma-separated `list` of encodings to precompress, and to encode proxied responses with (--compress-proxied)"),
 		logFormat: fset.String("log-format", "text", "log `format`: text or json"),
 	}
 	fset.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")

@@ -29,7 +29,7 @@ func addTransportFlags(fset *flag.FlagSet) *transportFlags {
 		certFile:        fset.String("tls-cert", "", "PEM `file` with the certificate (and chain) to serve HTTPS with; read again when it changes"),
 		keyFile:         fset.String("tls-key", "", "PEM `file` with the private key of --tls-cert"),
 		h2c:             fset.Bool("h2c", true, "also speak HTTP/2 with prior knowledge on plain HTTP (what Fly's proxy speaks to apps with h2_backend)"),
-		compressProxied: fset.Bool("compress-proxied", true, "encode what the upstream sends unencoded (HTML, JSON, events) with zstd, br or gzip, as it streams"),
+		compressProxied: fset.Bool("compress-proxied", true, "encode what the upstream sends unencoded (HTML, JSON, events) with zstd, br or gzip (those of --encodings), as it streams"),
 	}
 }
 
@@ -85,7 +85,7 @@ func (t *transport) apply(cfg *server.Config, codings []*compress.Coding, addr n
 		}
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
 		fp := server.Fingerprint(cert)
-		log.Info("TLS with a self-signed certificate", "hosts", strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, lan...), ","), "sha256", fp)
+		log.Info("TLS with a self-signed certificate", "hosts", strings.Join(server.SelfSignedHosts(lan), ","), "sha256", fp)
 		fmt.Fprintf(stdout, "brisk: HTTPS with a self-signed certificate, SHA-256 fingerprint\n  %s\n", fp)
 		printLANURLs(stdout, addr, lan)
 	default:
