@@ -366,7 +366,7 @@ func (b *bench) reportH2(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "### HTTP/2 (h2load)")
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "`h2load %s -D %d -H 'Accept-Encoding: br' URL --log-file=…`; %d rounds, endpoints interleaved, median run shown; p50/p99 from the per-request log. brisk sends a 103 Early Hints before the page (h2load counts it as a 3xx); nginx sends none.\n\n",
+	fmt.Fprintf(w, "`h2load %s -D %d -H 'Accept-Encoding: br' URL --log-file=…`; %d rounds, endpoints interleaved, median run shown; p50/p99 from the per-request log. The small target has no preload links, so brisk sends it no 103 Early Hints (h2load would count one as a response).\n\n",
 		strings.Join(h2Args, " "), int64(b.duration/time.Second), b.rounds)
 	// One group of columns per target, in the order the rows fill them.
 	head, rule := []string{"endpoint"}, []string{"---"}

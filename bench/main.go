@@ -14,8 +14,10 @@
 //	go run . -servers brisk -rounds 0 -cold 61 -baseline ../../brisk-main          # A/B of two builds
 //
 // It builds brisk as the Dockerfile does, writes a site of index.html (2 KB),
-// pkg/app.js (30 KB) and pkg/app_bg.wasm into a temporary directory and runs
-// `brisk precompress` on it once. Each server then gets its own loopback port
+// small.html (the same page without preload links), pkg/app.js (64 KB) and
+// pkg/app_bg.wasm into a temporary directory, and writes their sidecars
+// once: with `brisk precompress`, or with -sidecars cli the brotli, zstd and
+// gzip commands. Each server then gets its own loopback port
 // and a configuration in the temporary directory, tuned as one would in
 // production (see peers.go). Before any load, each server is asked for
 // every file with `Accept-Encoding: br` and its headers and body are
@@ -23,14 +25,16 @@
 // because a server that is fast but sends the wrong Content-Type or no Vary
 // is not doing the same work.
 //
-// Throughput is measured with wrk (2 threads, 64 connections) on a small
-// target (the 2 KB page: per-request cost) and a large one (the wasm:
-// transfer cost), interleaving the servers run by run and repeating
+// Throughput is measured with wrk (2 threads, 64 connections) on three
+// targets (small.html: per-request cost; the JS file: a mid-size body;
+// the wasm: transfer cost), interleaving the servers run by run and repeating
 // -rounds times, so that drift in the machine's load spreads over all of
 // them; the table shows the median run. Memory is the resident set of each
 // server's process tree after the load. Cold start is the time from exec to
 // the first and to the last byte of a br answer for the wasm, the cost a
-// scale-to-zero deployment pays, medians of 5 interleaved starts.
+// scale-to-zero deployment pays, medians of -cold interleaved starts.
+// -rates adds latency at fixed request rates, -plain incompressible files
+// against a minimal nginx, and -h2 (on by default) HTTP/2 with h2load.
 //
 // wrk runs on the same machine as the servers and takes cores from them;
 // on a small machine the absolute numbers say as much about wrk as about
@@ -81,7 +85,7 @@ func main() {
 func run() int {
 	install := flag.Bool("install", false, "apt-get install the peers and wrk first (Debian, as root or with sudo)")
 	wasmFile := flag.String("wasm", "", "serve this wasm file as "+wasmPath+" (default: a synthetic module, ~460 KB as br)")
-	duration := flag.Duration("duration", 5*time.Second, "length of each wrk run")
+	duration := flag.Duration("duration", 5*time.Second, "length of each load run (wrk, h2load, fixed-rate)")
 	rounds := flag.Int("rounds", 3, "wrk runs per server and target; the median is reported (0: no load, cold starts only)")
 	cold := flag.Int("cold", 5, "cold starts per server; the median is reported")
 	wasmSize := flag.Int("wasm-size", syntheticWasmSize, "size in bytes of the synthetic wasm, without -wasm")
@@ -92,7 +96,7 @@ func run() int {
 	briskArgs := flag.String("brisk-args", "", "extra serve `flags` for brisk (not brisk-base), split on spaces, e.g. \"--metrics-addr 127.0.0.1:0\"")
 	rates := flag.String("rates", "", "after the wrk rounds, fixed-rate runs at these `percentages` of nginx's median rate per target, e.g. 25,50,75")
 	plain := flag.String("plain", "", "also load incompressible files of these `sizes` in KiB, e.g. 1,4,16,32,64, served identity, against every server and a minimal nginx (nginx-min: sendfile, no brotli_static or gzip_static)")
-	sidecars := flag.String("sidecars", "brisk", "who writes the site's .br/.zst/.gz sidecars: `brisk` (brisk precompress, with its manifest) or cli (the brotli, zstd and gzip commands, no manifest)")
+	sidecars := flag.String("sidecars", "brisk", "`who` writes the site's .br/.zst/.gz sidecars: brisk (brisk precompress, with its manifest) or cli (the brotli, zstd and gzip commands, no manifest)")
 	flag.Parse()
 	levels, rateErr := parseInts("-rates", *rates, 1, 100, "percentages from 1 to 100, e.g. 25,50,75")
 	plainKiB, plainErr := parseInts("-plain", *plain, 1, 1024, "sizes in KiB from 1 to 1024, e.g. 1,4,16,32,64")
