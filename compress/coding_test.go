@@ -158,15 +158,7 @@ func TestZstdWindowAtMost8MB(t *testing.T) {
 		t.Fatal("round trip changed the data")
 	}
 	testkit.RequireTool(t, "zstd")
-	cmd := exec.Command("zstd", "-d", "-q", "-c", "--memory=8MB")
-	cmd.Stdin = bytes.NewReader(enc)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	got, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("zstd -d --memory=8MB: %v: %s", err, stderr.String())
-	}
-	if !bytes.Equal(got, in) {
+	if got := testkit.Run(t, enc, "zstd", "-d", "-q", "-c", "--memory=8MB"); !bytes.Equal(got, in) {
 		t.Fatal("zstd CLI decoded different data")
 	}
 }

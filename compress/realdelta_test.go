@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,11 +75,11 @@ func TestRealReleaseDeltas(t *testing.T) {
 			encoded[coding] = enc
 		}
 		dcz, dcb := encoded[DeltaZstd], encoded[DeltaBrotli]
-		decoded := runCLI(t, dcz, zstdCLI, "-d", "-q", "-c", "--patch-from="+oldPath)
+		decoded := testkit.Run(t, dcz, zstdCLI, "-d", "-q", "-c", "--patch-from="+oldPath)
 		if !bytes.Equal(decoded, src) {
 			t.Errorf("%s: zstd --patch-from decodes the delta to other bytes", p.name)
 		}
-		cli := runCLI(t, nil, zstdCLI, "-19", "-q", "-c", "--patch-from="+oldPath, newPath)
+		cli := testkit.Run(t, nil, zstdCLI, "-19", "-q", "-c", "--patch-from="+oldPath, newPath)
 		full, err := br.Encode(context.Background(), src)
 		if err != nil {
 			t.Fatal(err)
@@ -95,18 +94,4 @@ func TestRealReleaseDeltas(t *testing.T) {
 	}
 	tw.Flush()
 	t.Logf("bytes a returning visitor downloads for the new wasm (dcz and dcb include their 40- and 36-byte headers):\n%s", table.String())
-}
-
-// runCLI runs a tool with stdin and returns its stdout.
-func runCLI(t *testing.T, stdin []byte, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return out
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -99,13 +98,13 @@ func TestRealWasmBindgenOutputs(t *testing.T) {
 			switch c.Name {
 			case "br":
 				// A file, so that the CLI fits its window as brisk does.
-				ref := runTool(t, nil, "brotli", "-q", "11", "-c", filepath.Join(dir, filepath.FromSlash(name)))
+				ref := testkit.Run(t, nil, "brotli", "-q", "11", "-c", filepath.Join(dir, filepath.FromSlash(name)))
 				oursBr += len(b)
 				cliBr += len(ref)
 				t.Logf("%s: %d bytes, br %d (brotli CLI %d, %+.2f%%)", name, len(src), len(b), len(ref),
 					100*float64(len(b)-len(ref))/float64(len(ref)))
 			case "zstd":
-				if got := runTool(t, b, "zstd", "-d", "-q", "-c", "--memory=8MB"); !bytes.Equal(got, src) {
+				if got := testkit.Run(t, b, "zstd", "-d", "-q", "-c", "--memory=8MB"); !bytes.Equal(got, src) {
 					t.Errorf("%s: zstd CLI with an 8 MB window decoded different bytes", name)
 				}
 			}
@@ -116,19 +115,6 @@ func TestRealWasmBindgenOutputs(t *testing.T) {
 	if diff > 0.5 {
 		t.Errorf("brisk's brotli output is %.3f%% larger than the CLI's; want within 0.5%%", diff)
 	}
-}
-
-func runTool(t *testing.T, stdin []byte, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return out
 }
 
 // withoutPairs hides the pairs/ directory of the fetched packages: the

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,4 +110,19 @@ func WriteCertPair(tb testing.TB, dir string, cert *tls.Certificate) (certFile, 
 	ReplaceFile(tb, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}))
 	ReplaceFile(tb, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}))
 	return certFile, keyFile
+}
+
+// Run runs the command name with args, stdin on its standard input, and
+// returns its standard output; a failure fails the test with its stderr.
+func Run(tb testing.TB, stdin []byte, name string, args ...string) []byte {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return out
 }
