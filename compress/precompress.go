@@ -272,7 +272,7 @@ func (s *Store) produce(ctx context.Context, j encodeJob, start time.Time) (r Va
 		if fromSidecar { // in place and right: recorded, not written again
 			err = s.recordSidecar(j, j.snap.sidecars[j.asset.Path][j.sidecarKey()], keptTag, r.Kept)
 		} else {
-			err = s.storeSidecar(j, out, r.Kept)
+			err = s.storeSidecar(j, out, keptTag, r.Kept)
 		}
 		if err != nil {
 			r.Err = err

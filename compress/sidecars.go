@@ -54,7 +54,7 @@ func (s *Store) takeSidecar(j encodeJob, r *VariantReport) bool {
 // removes it when it does not pay, as storeSidecar does for one it wrote.
 func (s *Store) recordSidecar(j encodeJob, info fs.FileInfo, t string, kept bool) error {
 	if !kept {
-		return s.storeSidecar(j, nil, false)
+		return s.storeSidecar(j, nil, "", false)
 	}
 	srcInfo, err := s.cfg.WriteSidecars.Stat(j.asset.Path)
 	if err != nil {
@@ -130,8 +130,8 @@ func (s *Store) verifiedDeltaSidecar(j encodeJob, src []byte) ([]byte, bool) {
 }
 
 // storeSidecar writes (or, when the encoding did not pay, removes) the
-// sidecar and records it in the manifest.
-func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
+// sidecar and records it in the manifest; t is the tag keepBytes gave out.
+func (s *Store) storeSidecar(j encodeJob, out []byte, t string, kept bool) error {
 	root, name := s.cfg.WriteSidecars, j.asset.Path+j.suffix()
 	srcInfo, err := root.Stat(j.asset.Path)
 	if err != nil {
@@ -146,7 +146,7 @@ func (s *Store) storeSidecar(j encodeJob, out []byte, kept bool) error {
 		if err != nil {
 			return err
 		}
-		v.fileStamp = stampOf(info, tag(out, j.codingName()))
+		v.fileStamp = stampOf(info, t)
 	} else if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
