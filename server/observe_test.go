@@ -1,14 +1,11 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -138,23 +135,7 @@ func TestObservedResponsesPassThrough(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-	br := bufio.NewReader(conn)
-	ws, err := http.ReadResponse(br, nil)
-	if err != nil || ws.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", err, ws)
-	}
-	fmt.Fprint(conn, "ping")
-	echo := make([]byte, 4)
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "ping" {
-		t.Errorf("through the upgraded connection: %q, %v", echo, err)
-	}
-	conn.Close()
+	pingThroughWebSocket(t, addr)
 
 	var recs []map[string]any
 	deadline := time.Now().Add(5 * time.Second)

@@ -158,7 +158,14 @@ func TestUpstreamGetsEverythingButFiles(t *testing.T) {
 	}
 
 	// WebSocket: the upgrade goes through and bytes flow both ways.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	pingThroughWebSocket(t, strings.TrimPrefix(base, "http://"))
+}
+
+// pingThroughWebSocket upgrades a connection to addr's /ws, whose upstream
+// echoes, and checks that "ping" comes back through it.
+func pingThroughWebSocket(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
