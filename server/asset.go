@@ -16,14 +16,13 @@ import (
 // serveSite answers every request that is not brisk's own: a file of the
 // current snapshot, the single-page app's fallback, or the upstream.
 func (s *Server) serveSite(w http.ResponseWriter, r *http.Request) error {
-	if !strings.HasPrefix(r.URL.Path, s.basePath) {
+	urlPath, name, status, inside := s.siteName(r.URL.Path)
+	if !inside {
 		if r.URL.Path+"/" == s.basePath && readOnly(r.Method) {
 			return redirect(w, r, s.basePath)
 		}
 		return s.notFile(w, r, http.StatusNotFound)
 	}
-	urlPath := r.URL.Path[len(s.basePath)-1:] // from the base's last "/"
-	name, status := assetName(urlPath)
 	switch status {
 	case 0:
 	case http.StatusNotFound: // a hidden name: not the site's, maybe the upstream's
@@ -46,6 +45,18 @@ func (s *Server) serveSite(w http.ResponseWriter, r *http.Request) error {
 		return refuse(http.StatusMethodNotAllowed, nil)
 	}
 	return s.serveFile(w, r, snap, a, http.StatusOK)
+}
+
+// siteName maps a request's path to the name of a file of the site:
+// inside reports whether the path is under the base path; urlPath is the
+// rest of it, from the base's last "/"; status is assetName's.
+func (s *Server) siteName(p string) (urlPath, name string, status int, inside bool) {
+	if !strings.HasPrefix(p, s.basePath) {
+		return "", "", 0, false
+	}
+	urlPath = p[len(s.basePath)-1:]
+	name, status = assetName(urlPath)
+	return urlPath, name, status, true
 }
 
 // notFile answers a request that names no file of the site: the upstream

@@ -22,6 +22,10 @@ type clientConn struct {
 	body    []byte      // the handler's body: its bytes stay put, so they are kept by reference
 	pending net.Buffers // what release sends
 	scratch *[]byte     // copies of net/http's own buffers, which it reuses
+	// replay is what brisk's own loop read before it handed the
+	// connection to net/http (h1.go): Read returns it first.
+	replay     []byte
+	handedOver bool
 }
 
 func wrapConn(c net.Conn) net.Conn {
@@ -32,6 +36,11 @@ func wrapConn(c net.Conn) net.Conn {
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
+	if len(c.replay) > 0 { // scanned when it was first read
+		n := copy(p, c.replay)
+		c.replay = c.replay[n:]
+		return n, nil
+	}
 	n, err := c.TCPConn.Read(p)
 	if n > 0 && c.scan.feed(p[:n]) {
 		c.ambiguous.Store(true)

@@ -31,8 +31,8 @@ func TestSlowReaderCutAtWriteDeadline(t *testing.T) {
 	}
 	srv := New(Config{Source: store})
 	closed := make(chan time.Time, 1)
-	track := srv.http.ConnState
-	srv.http.ConnState = func(c net.Conn, st http.ConnState) {
+	track := srv.connState
+	srv.connState = func(c net.Conn, st http.ConnState) {
 		track(c, st)
 		if st == http.StateClosed {
 			select {

@@ -139,6 +139,20 @@ func (t *connTracker) closeIdle(now time.Time) (open int) {
 	return open
 }
 
+// closeAll closes every listener and connection: those of brisk's own
+// loop, which http.Server.Close does not know.
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	for _, ln := range t.listeners {
+		ln.Close()
+	}
+	t.mu.Unlock()
+	t.conns.Range(func(k, _ any) bool {
+		k.(net.Conn).Close()
+		return true
+	})
+}
+
 // Shutdown stops taking connections and answers every request that reached
 // the server, then returns once all connections are closed; when ctx ends
 // first, it closes what is left. Unlike http.Server.Shutdown, which drops a
@@ -172,11 +186,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		open := s.conns.closeIdle(now)
 		if open == 0 {
-			return s.http.Close()
+			err := s.http.Close()
+			s.conns.closeAll()
+			return err
 		}
 		select {
 		case <-ctx.Done():
 			s.http.Close()
+			s.conns.closeAll()
 			return fmt.Errorf("shutdown: %d connections still open: %w", open, ctx.Err())
 		case <-poll.C:
 		}

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
-	"github.com/brisk-server/brisk/compress"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/brisk-server/brisk/compress"
 )
 
 // streamCodings are the stream codings brisk serves with by default.

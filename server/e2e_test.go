@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/brisk-server/brisk/compress"
 )
@@ -52,15 +53,26 @@ func newLoopbackServer(t testing.TB, srv *Server) string {
 	return base
 }
 
-// rawGet sends target byte for byte, so that no client library cleans or
-// re-encodes the path on the way.
-func rawGet(t *testing.T, addr, target string) (status int, body string) {
+// dial opens a connection to addr that closes when the test ends, and
+// fails the test's reads and writes after within.
+func dial(t testing.TB, addr string, within time.Duration) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(within)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// rawGet sends target byte for byte, so that no client library cleans or
+// re-encodes the path on the way.
+func rawGet(t *testing.T, addr, target string) (status int, body string) {
+	t.Helper()
+	conn := dial(t, addr, 30*time.Second)
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", target)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -207,12 +219,7 @@ func TestOneWriteResponsesOnKeepAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := startServer(t, store)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, startServer(t, store), time.Minute)
 	br := bufio.NewReader(conn)
 	for round := range 3 {
 		for _, n := range sizes {

@@ -10,9 +10,10 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/brisk-server/brisk/compress"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/brisk-server/brisk/compress"
 )
 
 // h2Client speaks HTTP/2 with prior knowledge frame by frame, so that a
@@ -29,12 +30,7 @@ type h2Client struct {
 
 func dialH2C(t *testing.T, addr string) *h2Client {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := dial(t, addr, 20*time.Second)
 	c := &h2Client{t: t, conn: conn, fr: http2.NewFramer(conn, conn), addr: addr}
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -51,12 +50,7 @@ func testEarlyHints(t *testing.T, p protocol) {
 // back, 1xx responses included, until the server closed the connection.
 func rawExchange(t *testing.T, addr, request string) string {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn := dial(t, addr, 5*time.Second)
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatal(err)
 	}

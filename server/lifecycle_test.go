@@ -69,7 +69,7 @@ func runServerLedger(t *testing.T, ctx context.Context, files fstest.MapFS, idle
 	}
 	srv := New(Config{Source: store, IdleTimeout: idle, ShutdownTimeout: 10 * time.Second})
 	ledger := &connLedger{active: map[net.Conn]bool{}}
-	srv.http.ConnState = func(c net.Conn, st http.ConnState) {
+	srv.connState = func(c net.Conn, st http.ConnState) {
 		srv.conns.track(c, st)
 		ledger.track(c, st)
 	}

@@ -12,10 +12,11 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/brisk-server/brisk/compress"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/brisk-server/brisk/compress"
 )
 
 // scrapeText asks srv's metrics handler for the exposition.

@@ -5,7 +5,9 @@ import (
 	"sync"
 )
 
-// A response from memory leaves in one system call. net/http writes a
+// A response from memory leaves in one system call. brisk's own loop
+// (h1.go) writes head and body together by itself; this is for the
+// connections net/http serves, those the loop handed over. net/http writes a
 // response's head into a 4 KiB buffer, so a body of more than about 4 KiB
 // goes out in two writes at least: the buffer, then the rest. Each is a
 // system call, and on a fast link a packet and a wake-up of the client:

@@ -19,8 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/brisk-server/brisk/compress"
 	"github.com/labstack/echo/v4"
+
+	"github.com/brisk-server/brisk/compress"
 )
 
 // Source hands out the snapshot to serve; compress.Store is one.
@@ -109,6 +110,9 @@ type Server struct {
 	// to negotiate among, and a slot per encoder allowed at once.
 	streamReps []compress.Representation
 	encoders   chan struct{}
+	// connState hears of every connection's changes of state, from
+	// net/http and from brisk's own loop alike (setState).
+	connState func(net.Conn, http.ConnState)
 }
 
 // Timeouts that keep slow or idle clients from pinning connections. There
@@ -116,14 +120,14 @@ type Server struct {
 // may take minutes; each asset response gets a deadline from its size:
 // writeBase plus a second per slowestClient bytes (variables for tests).
 const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 64 << 10
 )
 
 var (
-	writeBase     = 30 * time.Second
-	slowestClient = int64(16 << 10) // bytes per second a client must sustain
+	readHeaderTimeout = 10 * time.Second // from the first byte of a head to its end
+	writeBase         = 30 * time.Second
+	slowestClient     = int64(16 << 10) // bytes per second a client must sustain
 )
 
 // New builds a Server; it does not listen until Serve.
@@ -161,9 +165,10 @@ func New(cfg Config) *Server {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState:         s.conns.track,
+		ConnState:         s.netHTTPState,
 		ConnContext:       connContext,
 	}
+	s.connState = s.conns.track
 	s.configureProtocols()
 	return s
 }
@@ -219,16 +224,49 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.echo.ServeHTTP(w, r)
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. Plain connections start
+// on brisk's own HTTP/1.1 loop (h1.go); TLS ones go to net/http.
 func (s *Server) Serve(ln net.Listener) error {
 	ln = s.conns.listen(ln, s.log, s.cfg.TLS == nil)
+	var err error
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.tlsConfig())
+		err = s.http.Serve(ln)
+	} else {
+		err = s.acceptPlain(ln)
 	}
-	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// acceptPlain accepts until ln closes, and serves each connection on the
+// loop. Like http.Server.Serve, it waits and tries again when accepting
+// fails (out of file descriptors, say), from 5 ms up to a second.
+func (s *Server) acceptPlain(ln net.Listener) error {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.stoppingNow() {
+				return http.ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Debug("accept failed; trying again", "err", err, "in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if cc, ok := c.(*clientConn); ok {
+			go s.serveH1(cc)
+		} else {
+			s.handToNetHTTP(c)
+		}
+	}
 }
 
 // cleanBase makes a base path start and end with exactly one "/".

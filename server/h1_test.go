@@ -1,0 +1,329 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// h1Server serves the test files on a loopback port and counts the
+// connections net/http saw: those the loop handed over.
+func h1Server(t *testing.T) (addr string, handed *atomic.Int64) {
+	t.Helper()
+	srv, _ := newTestServer(t)
+	handed = new(atomic.Int64)
+	hook := srv.http.ConnState
+	srv.http.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			handed.Add(1)
+		}
+		hook(c, st)
+	}
+	base, _ := loopbacks.Load(srv)
+	return strings.TrimPrefix(base.(string), "http://"), handed
+}
+
+// exchange writes raw on one connection and reads n responses to requests
+// of method, bodies included.
+func exchange(t *testing.T, addr, method, raw string, n int) []*http.Response {
+	t.Helper()
+	conn := dial(t, addr, 10*time.Second)
+	go fmt.Fprint(conn, raw)
+	br := bufio.NewReader(conn)
+	var out []*http.Response
+	for range n {
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("response %d of %d to %q: %v", len(out)+1, n, raw, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("response %d of %d: %v", len(out)+1, n, err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		out = append(out, resp)
+	}
+	return out
+}
+
+// The loop answers a request as net/http answers the same request: each
+// head below goes to the loop, and again with a field the loop leaves to
+// net/http (an empty body announced), and the two answers agree in status,
+// header and body.
+func TestLoopAnswersAsNetHTTPDoes(t *testing.T) {
+	addr, handed := h1Server(t)
+	for _, tt := range []struct{ target, header string }{
+		{"/", ""},
+		{"/index.html", "Accept-Encoding: br, gzip\r\n"},
+		{"/pkg/app.js", "Accept-Encoding: gzip;q=0.5, zstd\r\n"},
+		{"/pkg/app_bg.wasm", "Accept-Encoding: identity\r\nRange: bytes=10-19\r\n"},
+		{"/pkg/app_bg.wasm", "Accept-Encoding: br\r\nIf-None-Match: *\r\n"},
+		{"/pkg/app_bg.wasm", "Accept-Encoding: br;q=0, identity;q=0\r\n"},
+		{"/missing.js", ""},
+		{"/pkg", ""},
+		{"/a/../b", ""},
+		{"/.env", ""},
+		{"/pkg/app.js?v=1&x=/?", "Accept-Encoding: br\r\n"},
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			head := method + " " + tt.target + " HTTP/1.1\r\nHost: x\r\n" + tt.header
+			before := handed.Load()
+			loop := exchange(t, addr, method, head+"\r\n", 1)[0]
+			if handed.Load() != before {
+				t.Fatalf("%s %s: the loop handed it over", method, tt.target)
+			}
+			std := exchange(t, addr, method, head+"Content-Length: 0\r\n\r\n", 1)[0]
+			if handed.Load() != before+1 {
+				t.Fatalf("%s %s with Content-Length: the loop did not hand it over", method, tt.target)
+			}
+			loopBody, _ := io.ReadAll(loop.Body)
+			stdBody, _ := io.ReadAll(std.Body)
+			if diff := responseDiff(std, stdBody, loop, loopBody); diff != "" {
+				t.Errorf("%s %s: net/http and the loop answer differently:\n%s", method, tt.target, diff)
+			}
+		}
+	}
+}
+
+// Whatever the loop does not fully understand goes to net/http, which
+// answers it (or refuses it) as it always has.
+func TestLoopHandsOver(t *testing.T) {
+	addr, handed := h1Server(t)
+	long := strings.Repeat("a", h1BufSize)
+	for _, tt := range []struct {
+		name, raw string
+		status    int
+	}{
+		{"HTTP/1.0", "GET /pkg/app.js HTTP/1.0\r\n\r\n", 200},
+		{"percent-encoding", "GET /pkg/app%2ejs HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+		{"a method the loop leaves", "OPTIONS /pkg/app.js HTTP/1.1\r\nHost: x\r\n\r\n", 405},
+		{"a body", "POST /pkg/app.js HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 405},
+		{"chunked", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200},
+		{"no Host", "GET /pkg/app.js HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},
+		{"a folded line", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", 200},
+		{"a space before the colon", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n", 400},
+		{"bare LF", "GET /pkg/app.js HTTP/1.1\nHost: x\n\n", 200},
+		{"bare LF at the end", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\n\n", 200},
+		{"an upgrade", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 200},
+		{"Expect", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", 200},
+		{"a head longer than the loop reads", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nX-Long: " + long + "\r\n\r\n", 200},
+		{"a head longer than MaxHeaderBytes", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nX-Long: " + strings.Repeat(long, 9) + "\r\n\r\n", 431},
+		{"absolute form", "GET http://x/pkg/app.js HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+		{"a control character", "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := handed.Load()
+			resp := exchange(t, addr, "GET", tt.raw, 1)[0]
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if handed.Load() == before {
+				t.Error("the loop answered it itself")
+			}
+		})
+	}
+}
+
+// Requests sent before their answers arrive are answered in order, and one
+// the loop hands over after answering others gets the bytes that followed
+// it too: the loop passes on what it read and did not answer.
+func TestLoopPipelinedThenHandedOver(t *testing.T) {
+	addr, handed := h1Server(t)
+	get := func(target string) string { return "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n" }
+	raw := get("/pkg/app.js") + get("/index.html") +
+		"POST /pkg/app.js HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" +
+		get("/pkg/app_bg.wasm") + "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	resps := exchange(t, addr, "GET", raw, 5)
+	var got []string
+	for _, r := range resps {
+		got = append(got, fmt.Sprintf("%d %s %d", r.StatusCode, r.Header.Get("Content-Type"), r.ContentLength))
+	}
+	want := []string{"200 text/javascript; charset=utf-8", "200 text/html; charset=utf-8", "405 text/plain; charset=utf-8", "200 application/wasm", "200 text/javascript; charset=utf-8"}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]+" ") {
+			t.Errorf("response %d: %q, want %q", i+1, got[i], want[i])
+		}
+	}
+	if handed.Load() != 1 {
+		t.Errorf("net/http saw %d connections, want the one handed over", handed.Load())
+	}
+	if !resps[4].Close {
+		t.Error("the last response does not close the connection its request asked to close")
+	}
+}
+
+// A client that asks to close gets Connection: close and then the end of
+// the connection, from the loop.
+func TestLoopClosesWhenAsked(t *testing.T) {
+	addr, handed := h1Server(t)
+	all := rawExchange(t, addr, "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") // returns once brisk closes
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(all)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !resp.Close || !strings.Contains(all, "\r\nConnection: close\r\n") {
+		t.Errorf("status %d, close %v, response:\n%s", resp.StatusCode, resp.Close, all[:strings.Index(all, "\r\n\r\n")])
+	}
+	if handed.Load() != 0 {
+		t.Error("the loop handed it over")
+	}
+}
+
+// FuzzLoopHead holds the loop to net/http: a head the loop accepts is one
+// net/http's server accepts too, and reads as the same request (method,
+// target, URL, Host, header, Connection: close, no body).
+func FuzzLoopHead(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"HEAD /pkg/app.js?v=1 HTTP/1.1\r\nHost: localhost:3000\r\nAccept-Encoding: gzip, br\r\naccept-encoding: zstd\r\nConnection: keep-alive, close\r\n\r\n",
+		"GET /a;b=c,d@e:f$g&h+i~j HTTP/1.1\r\nHost: [::1]:80\r\nIf-None-Match: \"x\", W/\"y\"\r\nX-Empty:\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: x\r\nX: \xff\t \r\n\r\n",
+		"GET /x?a#b HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+	} {
+		f.Add(seed)
+	}
+	std := newRecordingServer(f)
+	f.Fuzz(func(t *testing.T, raw string) {
+		end := strings.Index(raw, "\r\n\r\n")
+		if end < 0 {
+			return
+		}
+		head := []byte(raw[:end+4])
+		hc := newH1Conn(nil, nil, "")
+		defer hc.stop()
+		if !hc.parse(head) {
+			return
+		}
+		got := hc.req
+		want, status := std.read(t, head)
+		if status != http.StatusOK {
+			t.Fatalf("the loop accepts %q, which net/http answers %d", head, status)
+		}
+		if got.Method != want.Method || got.RequestURI != want.RequestURI || got.Host != want.Host || got.Close != want.Close ||
+			*got.URL != *want.URL || !equalHeader(got.Header, want.Header) || want.ContentLength != 0 || want.TransferEncoding != nil {
+			t.Fatalf("%q:\nloop     %s %s %+v host %q close %v %q\nnet/http %s %s %+v host %q close %v %q length %d",
+				head, got.Method, got.RequestURI, *got.URL, got.Host, got.Close, got.Header,
+				want.Method, want.RequestURI, *want.URL, want.Host, want.Close, want.Header, want.ContentLength)
+		}
+	})
+}
+
+func equalHeader(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// recordingServer is a net/http server that keeps the last request it
+// read, reached over in-memory connections.
+type recordingServer struct {
+	conns chan net.Conn
+	mu    sync.Mutex
+	last  *http.Request
+}
+
+func newRecordingServer(tb testing.TB) *recordingServer {
+	rs := &recordingServer{conns: make(chan net.Conn)}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs.mu.Lock()
+		rs.last = r.Clone(r.Context())
+		rs.mu.Unlock()
+	}), ErrorLog: nil}
+	ln := &chanListener{conns: rs.conns, done: make(chan struct{})}
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Close() })
+	return rs
+}
+
+// read hands head to the server on a connection of its own, and returns
+// the request it read and the status it answered.
+func (rs *recordingServer) read(t *testing.T, head []byte) (*http.Request, int) {
+	client, server := net.Pipe()
+	defer client.Close()
+	rs.mu.Lock()
+	rs.last = nil
+	rs.mu.Unlock()
+	rs.conns <- server
+	if err := client.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	go client.Write(head)
+	resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		t.Fatalf("net/http's answer to %q: %v", head, err)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.last, resp.StatusCode
+}
+
+type chanListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// A head sent a byte at a time must still arrive within readHeaderTimeout
+// of its first byte: each byte does not buy the client more time.
+func TestLoopCutsADribblingHead(t *testing.T) {
+	// Put back after the server's cleanup, which runs first.
+	old := readHeaderTimeout
+	t.Cleanup(func() { readHeaderTimeout = old })
+	readHeaderTimeout = 300 * time.Millisecond
+	addr, _ := h1Server(t)
+	conn := dial(t, addr, time.Minute)
+	closed := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, conn)
+		close(closed)
+	}()
+	const dribble = 3 * time.Second // ten times the timeout
+	head := "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 100)
+	for i := 0; ; i++ {
+		select {
+		case <-closed:
+			t.Logf("brisk closed the connection after %d bytes", i)
+			return
+		case <-time.After(dribble / 30):
+		}
+		if i == 30 {
+			t.Fatalf("the connection is open after %s of a head's bytes, one each %s", dribble, dribble/30)
+		}
+		if _, err := conn.Write([]byte{head[i%len(head)]}); err != nil {
+			return // closed
+		}
+	}
+}
