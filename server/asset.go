@@ -130,7 +130,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 	start, end := int64(0), rep.Size
 	if found && r.Method == http.MethodGet && r.Header["Range"] != nil && !delta && rangeApplies(r.Header, rh.etag[0], ah.lastMod) {
 		var res rangeResult
-		switch start, end, res = parseRange(r.Header.Get("Range"), rep.Size); res {
+		switch start, end, res = parseRange(first(r.Header, "Range"), rep.Size); res {
 		case rangePartial:
 			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, rep.Size))
 			status = http.StatusPartialContent

@@ -59,23 +59,32 @@ const (
 	condFailed                        // 412
 )
 
+// first is h.Get for a key already in canonical form, which Get would
+// canonicalize again on every request.
+func first(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // checkPreconditions evaluates the conditional headers of a GET or HEAD
 // against the selected representation, in the order of RFC 9110 §13.2.2.
 func checkPreconditions(h http.Header, etag string, mod time.Time) condResult {
-	if v := h.Get("If-Match"); v != "" {
+	if v := first(h, "If-Match"); v != "" {
 		if !etagMatch(v, etag, false) {
 			return condFailed
 		}
-	} else if v := h.Get("If-Unmodified-Since"); v != "" {
+	} else if v := first(h, "If-Unmodified-Since"); v != "" {
 		if unchanged, ok := notModifiedSince(v, mod); ok && !unchanged {
 			return condFailed
 		}
 	}
-	if v := h.Get("If-None-Match"); v != "" {
+	if v := first(h, "If-None-Match"); v != "" {
 		if etagMatch(v, etag, true) {
 			return condNotModified
 		}
-	} else if v := h.Get("If-Modified-Since"); v != "" {
+	} else if v := first(h, "If-Modified-Since"); v != "" {
 		if unchanged, ok := notModifiedSince(v, mod); ok && unchanged {
 			return condNotModified
 		}
@@ -101,7 +110,7 @@ func writeNotModified(w http.ResponseWriter, ah *assetHeaders, rh *repHeaders) {
 // only if the validator still names the selected representation; an entity
 // tag must match strongly, a date must equal Last-Modified exactly.
 func rangeApplies(h http.Header, etag string, mod time.Time) bool {
-	v := h.Get("If-Range")
+	v := first(h, "If-Range")
 	if v == "" {
 		return true
 	}
