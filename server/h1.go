@@ -127,7 +127,7 @@ func (hc *h1Conn) readHead(first bool) (end int, ok bool) {
 		return 0, false
 	}
 	for {
-		end := strings.Index(string(hc.buf), "\r\n\r\n")
+		end := bytes.Index(hc.buf, crlfcrlf)
 		switch {
 		case bareLF(hc.buf, end):
 			return -1, true
@@ -149,6 +149,8 @@ func (hc *h1Conn) readHead(first bool) (end int, ok bool) {
 		}
 	}
 }
+
+var crlfcrlf = []byte("\r\n\r\n")
 
 // bareLF reports whether a line of the head read so far ends in LF alone,
 // which net/http reads as the end of a line and the loop does not; end is
@@ -239,8 +241,8 @@ func (hc *h1Conn) parse(b []byte) bool {
 	}
 	hc.head = ""
 	clear(hc.header)
-	head := string(b[:len(b)-4])
-	line, fields, _ := strings.Cut(head, "\r\n")
+	head := string(b) // the one allocation: names and values are parts of it
+	line, fields, _ := strings.Cut(head[:len(head)-4], "\r\n")
 	method, target, ok := parseRequestLine(line)
 	if !ok {
 		return false
@@ -254,7 +256,7 @@ func (hc *h1Conn) parse(b []byte) bool {
 	r.Method, r.RequestURI, r.Host, r.Close = method, target, host, closing
 	path, query, asked := strings.Cut(target, "?")
 	*r.URL = url.URL{Path: path, RawQuery: query, ForceQuery: asked && query == ""}
-	hc.head = head + "\r\n\r\n"
+	hc.head = head
 	return true
 }
 

@@ -327,3 +327,30 @@ func TestLoopCutsADribblingHead(t *testing.T) {
 		}
 	}
 }
+
+// The loop allocates nothing for a request on a keep-alive connection:
+// counted over a real loopback connection whose client allocates nothing
+// either (skipResponse), so the count is the server's.
+func TestLoopAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
+	addr, handed := h1Server(t)
+	conn := dial(t, addr, time.Minute)
+	r := bufio.NewReaderSize(conn, 64<<10)
+	for _, target := range []string{"/pkg/app.js", "/index.html"} {
+		request := []byte("GET " + target + " HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\r\n")
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, err := conn.Write(request); err != nil {
+				t.Fatal(err)
+			}
+			if err := skipResponse(r); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.1f allocations per request", target, allocs)
+		}
+	}
+	if handed.Load() != 0 {
+		t.Error("the loop handed the connection over")
+	}
+}

@@ -10,7 +10,8 @@ import (
 )
 
 // h1Response is the loop's ResponseWriter. It writes what net/http would
-// for the same calls (status line, the handler's header, Date, Content-Length, Connection: close when the connection ends) with these
+// for the same calls (status line, the handler's header, Date,
+// Content-Length, Connection: close when the connection ends) with these
 // differences: a body of declared length leaves with its head in one
 // writev; a body of undeclared length is held and sent with its length,
 // never chunked, since the loop answers no streams; header keys are not
@@ -27,8 +28,9 @@ type h1Response struct {
 	held     []byte
 	head     []byte
 	bufs     net.Buffers
-	deadline bool  // the handler set a write deadline
-	err      error // the first write that failed
+	slots    [2][]byte // bufs' room, kept here so that writing allocates nothing
+	deadline bool      // the handler set a write deadline
+	err      error     // the first write that failed
 	// Date, formatted once a second.
 	dateSec int64
 	date    []byte
@@ -39,8 +41,14 @@ func (w *h1Response) reset(headOnly, closing bool) {
 	w.headOnly, w.closing = headOnly, closing
 	w.status, w.sent, w.declared, w.written = 0, false, -1, 0
 	w.held, w.head = w.held[:0], w.head[:0]
+	if cap(w.held) > maxHeld {
+		w.held = nil // an unusually large body: not kept for the connection's life
+	}
 	w.deadline, w.err = false, nil
 }
+
+// maxHeld is the most room for undeclared bodies a connection keeps.
+const maxHeld = 64 << 10
 
 func (w *h1Response) Header() http.Header { return w.header }
 
@@ -139,7 +147,7 @@ func (w *h1Response) finish() {
 	if !w.sent {
 		if w.declared < 0 && bodyAllowedForStatus(w.status) && (!w.headOnly || w.written > 0) {
 			w.header["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
-			if _, typed := w.header["Content-Type"]; !typed && len(w.held) > 0 && w.header.Get("Content-Encoding") == "" {
+			if _, typed := w.header["Content-Type"]; !typed && len(w.held) > 0 && first(w.header, "Content-Encoding") == "" {
 				w.header["Content-Type"] = []string{http.DetectContentType(w.held)}
 			}
 			w.declared = w.written
@@ -161,13 +169,12 @@ func (w *h1Response) send(p []byte) {
 		w.head = w.appendHead(w.head[:0], w.status)
 		w.sent = true
 	}
-	w.bufs = append(w.bufs[:0], w.head, p)
+	w.bufs = append(w.slots[:0], w.head, p) // WriteTo consumes w.bufs, not slots
 	w.head = w.head[:0]
-	bufs := w.bufs
-	if _, err := bufs.WriteTo(w.conn.c.TCPConn); err != nil {
+	if _, err := w.bufs.WriteTo(w.conn.c.TCPConn); err != nil {
 		w.err = err
 	}
-	clear(w.bufs[:2])
+	clear(w.slots[:])
 }
 
 // appendHead appends a status line and the header as net/http would write
@@ -191,7 +198,7 @@ func (w *h1Response) appendHead(b []byte, status int) []byte {
 		for _, v := range vs {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			if strings.ContainsAny(v, "\r\n") {
+			if strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0 {
 				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 			}
 			b = append(b, strings.TrimSpace(v)...)
