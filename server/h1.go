@@ -55,9 +55,9 @@ type h1Conn struct {
 // which applies MaxHeaderBytes.
 const h1BufSize = 8 << 10
 
-// serveH1 serves c until it closes, or hands it to net/http.
+// serveH1 serves c, which the connection tracker knows as new, until it
+// closes or is handed to net/http.
 func (s *Server) serveH1(c *clientConn) {
-	s.setState(c, http.StateNew)
 	hc := newH1Conn(s, c, c.RemoteAddr().String())
 	handed := false
 	defer func() {

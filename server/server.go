@@ -224,16 +224,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.echo.ServeHTTP(w, r)
 }
 
-// Serve accepts connections on ln until Shutdown. Plain connections start
-// on brisk's own HTTP/1.1 loop (h1.go); TLS ones go to net/http.
+// Serve accepts connections on ln until Shutdown. Plain TCP connections
+// start on brisk's own HTTP/1.1 loop (h1.go); TLS ones go to net/http.
 func (s *Server) Serve(ln net.Listener) error {
 	ln = s.conns.listen(ln, s.log, s.cfg.TLS == nil)
 	var err error
-	if s.cfg.TLS != nil {
+	switch dl, ok := ln.(*drainListener); {
+	case s.cfg.TLS != nil:
 		ln = tls.NewListener(ln, s.tlsConfig())
 		err = s.http.Serve(ln)
-	} else {
+	case ok && dl.plain:
 		err = s.acceptPlain(ln)
+	default: // not TCP
+		err = s.http.Serve(ln)
 	}
 	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -262,6 +265,10 @@ func (s *Server) acceptPlain(ln net.Listener) error {
 		}
 		delay = 0
 		if cc, ok := c.(*clientConn); ok {
+			// Known before the next Accept, as http.Server does it:
+			// Shutdown counts on every connection the listener
+			// handed out being tracked.
+			s.setState(cc, http.StateNew)
 			go s.serveH1(cc)
 		} else {
 			s.handToNetHTTP(c)
