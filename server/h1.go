@@ -51,9 +51,11 @@ type h1Conn struct {
 	w      h1Response
 }
 
-// h1BufSize bounds the heads the loop reads; a longer one goes to net/http,
-// which applies MaxHeaderBytes.
-const h1BufSize = 8 << 10
+// h1BufSize bounds the heads the loop reads, and is what an idle
+// connection keeps: net/http's read buffer is as large. A browser's head,
+// cookies included, fits; a longer one goes to net/http, which applies
+// MaxHeaderBytes.
+const h1BufSize = 4 << 10
 
 // serveH1 serves c, which the connection tracker knows as new, until it
 // closes or is handed to net/http.
