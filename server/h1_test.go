@@ -17,7 +17,7 @@ import (
 
 // h1Server serves the test files on a loopback port and counts the
 // connections net/http saw: those the loop handed over.
-func h1Server(t *testing.T) (addr string, handed *atomic.Int64) {
+func h1Server(t testing.TB) (addr string, handed *atomic.Int64) {
 	t.Helper()
 	srv, _ := newTestServer(t)
 	handed = new(atomic.Int64)
@@ -58,40 +58,153 @@ func exchange(t *testing.T, addr, method, raw string, n int) []*http.Response {
 // The loop answers a request as net/http answers the same request: each
 // head below goes to the loop, and again with a field the loop leaves to
 // net/http (an empty body announced), and the two answers agree in status,
-// header and body.
+// header, body and Early Hints.
 func TestLoopAnswersAsNetHTTPDoes(t *testing.T) {
-	addr, handed := h1Server(t)
-	for _, tt := range []struct{ target, header string }{
-		{"/", ""},
-		{"/index.html", "Accept-Encoding: br, gzip\r\n"},
-		{"/pkg/app.js", "Accept-Encoding: gzip;q=0.5, zstd\r\n"},
-		{"/pkg/app_bg.wasm", "Accept-Encoding: identity\r\nRange: bytes=10-19\r\n"},
-		{"/pkg/app_bg.wasm", "Accept-Encoding: br\r\nIf-None-Match: *\r\n"},
-		{"/pkg/app_bg.wasm", "Accept-Encoding: br;q=0, identity;q=0\r\n"},
-		{"/missing.js", ""},
-		{"/pkg", ""},
-		{"/a/../b", ""},
-		{"/.env", ""},
-		{"/pkg/app.js?v=1&x=/?", "Accept-Encoding: br\r\n"},
-	} {
+	twins := newTwinConns(t)
+	for _, tt := range loopAnswerSeeds {
 		for _, method := range []string{"GET", "HEAD"} {
-			head := method + " " + tt.target + " HTTP/1.1\r\nHost: x\r\n" + tt.header
-			before := handed.Load()
-			loop := exchange(t, addr, method, head+"\r\n", 1)[0]
-			if handed.Load() != before {
-				t.Fatalf("%s %s: the loop handed it over", method, tt.target)
-			}
-			std := exchange(t, addr, method, head+"Content-Length: 0\r\n\r\n", 1)[0]
-			if handed.Load() != before+1 {
-				t.Fatalf("%s %s with Content-Length: the loop did not hand it over", method, tt.target)
-			}
-			loopBody, _ := io.ReadAll(loop.Body)
-			stdBody, _ := io.ReadAll(std.Body)
-			if diff := responseDiff(std, stdBody, loop, loopBody); diff != "" {
-				t.Errorf("%s %s: net/http and the loop answer differently:\n%s", method, tt.target, diff)
-			}
+			twins.compare(t, method, tt.target, tt.header)
 		}
 	}
+	twins.checkLoopKept(t)
+}
+
+// FuzzLoopAnswers compares the loop's answers with net/http's for any
+// target and header fields the loop takes.
+func FuzzLoopAnswers(f *testing.F) {
+	for _, tt := range loopAnswerSeeds {
+		f.Add(false, tt.target, tt.header)
+	}
+	twins := newTwinConns(f)
+	f.Fuzz(func(t *testing.T, head bool, target, header string) {
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		raw := []byte(method + " " + target + " HTTP/1.1\r\nHost: x\r\n" + header + "\r\n")
+		hc := newH1Conn(nil, nil, "")
+		defer hc.stop()
+		end := bytes.Index(raw, crlfcrlf)
+		if end+4 != len(raw) || bareLF(raw, end) || len(raw) > h1BufSize || !hc.parse(raw) || hc.req.URL.Path == LiveReloadPath {
+			return // not the loop's
+		}
+		twins.compare(t, method, target, header)
+	})
+	twins.checkLoopKept(f)
+}
+
+var loopAnswerSeeds = []struct{ target, header string }{
+	{"/", ""},
+	{"/index.html", "Accept-Encoding: br, gzip\r\n"},
+	{"/pkg/app.js", "Accept-Encoding: gzip;q=0.5, zstd\r\n"},
+	{"/pkg/app_bg.wasm", "Accept-Encoding: identity\r\nRange: bytes=10-19\r\n"},
+	{"/pkg/app_bg.wasm", "Accept-Encoding: br\r\nIf-None-Match: *\r\n"},
+	{"/pkg/app_bg.wasm", "Accept-Encoding: br;q=0, identity;q=0\r\n"},
+	{"/missing.js", ""},
+	{"/pkg", ""},
+	{"/a/../b", ""},
+	{"/.env", ""},
+	{"/pkg/app.js?v=1&x=/?", "Accept-Encoding: br\r\n"},
+	{"/pkg/app.js", "Connection: close\r\n"},
+	{"/docs/", "Accept: text/html\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n"},
+}
+
+// twinConns are two keep-alive connections to one server: brisk's loop
+// serves one, net/http the other, whose requests announce an empty body.
+type twinConns struct {
+	tb        testing.TB // the connections live as long as it
+	addr      string
+	handed    *atomic.Int64
+	loop, std *rawConn
+	stdDials  int64
+	conns     []net.Conn // every one dialed, closed when tb ends
+}
+
+func newTwinConns(tb testing.TB) *twinConns {
+	addr, handed := h1Server(tb)
+	tw := &twinConns{tb: tb, addr: addr, handed: handed}
+	tb.Cleanup(func() {
+		for _, c := range tw.conns {
+			c.Close()
+		}
+	})
+	return tw
+}
+
+// compare sends one request over both connections and reports how the
+// answers differ.
+func (tw *twinConns) compare(t *testing.T, method, target, header string) {
+	t.Helper()
+	head := method + " " + target + " HTTP/1.1\r\nHost: x\r\n" + header
+	loop, loopBody, loopHints := tw.send(t, &tw.loop, method, head+"\r\n", false)
+	std, stdBody, stdHints := tw.send(t, &tw.std, method, head+"Content-Length: 0\r\n\r\n", true)
+	diff := responseDiff(std, stdBody, loop, loopBody)
+	if !slices.Equal(stdHints, loopHints) {
+		diff += fmt.Sprintf("\n103 Link %q, %q", stdHints, loopHints)
+	}
+	if diff != "" {
+		t.Errorf("%s %s %q: net/http and the loop answer differently:\n%s", method, target, header, diff)
+	}
+}
+
+// send writes raw on *conn, dialing it first if need be, and reads the
+// answer: Early Hints, then the final response with its body. A response
+// that closes the connection leaves *conn to be dialed again.
+func (tw *twinConns) send(t *testing.T, conn **rawConn, method, raw string, std bool) (*http.Response, []byte, []string) {
+	t.Helper()
+	if *conn == nil {
+		// Not dial: the connection outlives t, a fuzz input's.
+		c, err := net.Dial("tcp", tw.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw.conns = append(tw.conns, c)
+		*conn = &rawConn{Conn: c, r: bufio.NewReader(c)}
+		if std {
+			tw.stdDials++
+		}
+	}
+	c := *conn
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	var hints []string
+	for {
+		resp, err := http.ReadResponse(c.r, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		if resp.StatusCode < 200 {
+			hints = append(hints, resp.Header.Get("Link"))
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		if resp.Close {
+			*conn = nil
+		}
+		return resp, body, hints
+	}
+}
+
+type rawConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// checkLoopKept checks that net/http saw only the connections meant for
+// it: the loop handed none over.
+func (tw *twinConns) checkLoopKept(tb testing.TB) {
+	tb.Cleanup(func() {
+		if got := tw.handed.Load(); got != tw.stdDials {
+			tb.Errorf("net/http served %d connections, want the %d dialed for it", got, tw.stdDials)
+		}
+	})
 }
 
 // Whatever the loop does not fully understand goes to net/http, which
