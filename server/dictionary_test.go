@@ -89,7 +89,7 @@ func TestParseAvailableDictionary(t *testing.T) {
 		{"two fields", []string{":" + std + ":", ":" + std + ":"}, false},
 		{"two values in one field", []string{":" + std + ":, :" + std + ":"}, false},
 		{"no colons", []string{std}, false},
-		{"url-safe alphabet", []string{":" + base64.URLEncoding.EncodeToString(sum[:]) + ":"}, strings.IndexAny(std, "+/") < 0},
+		{"url-safe alphabet", []string{":" + base64.URLEncoding.EncodeToString(sum[:]) + ":"}, !strings.ContainsAny(std, "+/")},
 		{"bad base64", []string{":" + strings.Repeat("!", 43) + ":"}, false},
 		{"16 bytes", []string{":" + base64.StdEncoding.EncodeToString(sum[:16]) + ":"}, false},
 		{"33 bytes", []string{":" + base64.StdEncoding.EncodeToString(append(sum[:], 0)) + ":"}, false},
