@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -227,4 +228,10 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 	p.sample("brisk_startup_seconds", time.Duration(m.startup.Load()).Seconds())
 	p.family("go_goroutines", "gauge", "Goroutines that currently exist.")
 	p.sample("go_goroutines", float64(runtime.NumGoroutine()))
+	live := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(live)
+	if live[0].Value.Kind() == rtmetrics.KindUint64 {
+		p.family("go_gc_heap_live_bytes", "gauge", "Heap memory occupied by live objects, as of the last garbage collection: what a leak grows, where RSS also follows the collector's heap goal.")
+		p.sample("go_gc_heap_live_bytes", float64(live[0].Value.Uint64()))
+	}
 }

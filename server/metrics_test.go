@@ -134,6 +134,11 @@ func TestMetricsCountResponses(t *testing.T) {
 	if got[`brisk_encode_seconds_total{encoding="br"}`] <= 0 {
 		t.Error("no br encode time counted")
 	}
+	// Zero until the first collection, which the encodes above have
+	// long caused.
+	if live, ok := got["go_gc_heap_live_bytes"]; !ok || live <= 0 || live > 1<<30 {
+		t.Errorf("go_gc_heap_live_bytes = %v (present %v)", live, ok)
+	}
 }
 
 // A scrape goes to a listener of its own: it reaches none of the site's
