@@ -140,15 +140,33 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) 
 
 // compareLatency checks that a normal client's p99 under load stays within
 // twice its unloaded p99; unloaded runs come before and after the loaded
-// one, so that drift in the machine's load falls on both sides.
+// one, so that drift in the machine's load falls on both sides. Each p99
+// compared is steadyP99's: the machine is shared with other builds, and a
+// spell of their load lifted a whole run's p99 to 4.5 times its usual
+// value in CI.
 func compareLatency(t *testing.T, what string, unloaded, loaded []time.Duration) {
 	t.Helper()
-	u99, l99 := percentile(unloaded, 0.99), percentile(loaded, 0.99)
-	t.Logf("%s: normal client p50 %s / p99 %s unloaded (%d requests), p50 %s / p99 %s loaded (%d requests): p99 ×%.2f",
-		what, ms(percentile(unloaded, 0.5)), ms(u99), len(unloaded), ms(percentile(loaded, 0.5)), ms(l99), len(loaded), float64(l99)/float64(u99))
+	u99, l99 := steadyP99(unloaded), steadyP99(loaded)
+	t.Logf("%s: normal client p50 %s / p99 %s unloaded (%d requests), p50 %s / p99 %s loaded (%d requests); median p99 of six slices %s unloaded, %s loaded: ×%.2f",
+		what, ms(percentile(unloaded, 0.5)), ms(percentile(unloaded, 0.99)), len(unloaded), ms(percentile(loaded, 0.5)), ms(percentile(loaded, 0.99)), len(loaded),
+		ms(u99), ms(l99), float64(l99)/float64(u99))
 	if l99 > 2*u99 {
 		t.Errorf("%s: loaded p99 %s is more than twice the unloaded p99 %s", what, ms(l99), ms(u99))
 	}
+}
+
+// steadyP99 is the median of the p99s of six consecutive slices of ds, a
+// second or so each: a spell of noise lifts one or two of them, a load
+// that lasts lifts them all.
+func steadyP99(ds []time.Duration) time.Duration {
+	const slices = 6
+	var p99s []time.Duration
+	for i := range slices {
+		if part := ds[i*len(ds)/slices : (i+1)*len(ds)/slices]; len(part) > 0 {
+			p99s = append(p99s, percentile(part, 0.99))
+		}
+	}
+	return percentile(p99s, 0.5)
 }
 
 // smallReceiveBuffer keeps a slow client's socket from swallowing a
