@@ -71,7 +71,7 @@ func (s *Server) serveH1(c *clientConn) {
 			s.log.Error("panic serving connection", "panic", v)
 		}
 		c.Close()
-		s.setState(c, http.StateClosed)
+		s.connState(c, http.StateClosed)
 	}()
 	handed = hc.serve()
 }
@@ -102,9 +102,9 @@ func (hc *h1Conn) serve() (handed bool) {
 		if end < 0 || !hc.parse(hc.buf[:end]) || !hc.s.answersOnItsOwn(hc.req) {
 			return hc.handOver()
 		}
-		hc.s.setState(hc.c, http.StateActive)
+		hc.s.connState(hc.c, http.StateActive)
 		keep := hc.answer()
-		hc.s.setState(hc.c, http.StateIdle)
+		hc.s.connState(hc.c, http.StateIdle)
 		if !keep {
 			hc.closeGently()
 			return false
@@ -208,7 +208,7 @@ func (s *Server) handToNetHTTP(c net.Conn) {
 		if !ln.wasTaken() {
 			// The server closed before it took the connection.
 			c.Close()
-			s.setState(c, http.StateClosed)
+			s.connState(c, http.StateClosed)
 		}
 	}()
 }
@@ -375,9 +375,6 @@ func (s *Server) answersOnItsOwn(r *http.Request) bool {
 	_, ok := s.cfg.Source.Snapshot().Lookup(name)
 	return ok
 }
-
-// setState reports a change of state of a connection of the loop.
-func (s *Server) setState(c net.Conn, st http.ConnState) { s.connState(c, st) }
 
 // netHTTPState is the http.Server's ConnState hook. A connection the loop
 // handed over is new to net/http, but not to brisk.

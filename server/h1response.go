@@ -199,7 +199,7 @@ func (w *h1Response) appendHead(b []byte, status int) []byte {
 			b = append(b, k...)
 			b = append(b, ": "...)
 			if strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0 {
-				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+				v = newlineToSpace.Replace(v)
 			}
 			b = append(b, strings.TrimSpace(v)...)
 			b = append(b, "\r\n"...)
@@ -218,6 +218,9 @@ func (w *h1Response) appendHead(b []byte, status int) []byte {
 	return append(b, "\r\n"...)
 }
 
+// newlineToSpace keeps a header value on its line, as net/http does.
+var newlineToSpace = strings.NewReplacer("\r", " ", "\n", " ")
+
 // withheld reports the header fields a response with this status does not
 // carry, as net/http leaves them out: no length or framing on responses
 // without a body, no type on a 304, and the loop's own Connection when it
@@ -227,7 +230,7 @@ func withheld(key string, status int, closing bool) bool {
 	case "Transfer-Encoding", "Trailer":
 		return true
 	case "Content-Length":
-		return !bodyAllowedForStatus(status) || status < 200
+		return !bodyAllowedForStatus(status)
 	case "Content-Type":
 		return status == http.StatusNotModified
 	case "Connection":

@@ -111,7 +111,7 @@ type Server struct {
 	streamReps []compress.Representation
 	encoders   chan struct{}
 	// connState hears of every connection's changes of state, from
-	// net/http and from brisk's own loop alike (setState).
+	// net/http (through netHTTPState) and from brisk's own loop alike.
 	connState func(net.Conn, http.ConnState)
 }
 
@@ -229,13 +229,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Serve(ln net.Listener) error {
 	ln = s.conns.listen(ln, s.log, s.cfg.TLS == nil)
 	var err error
-	switch dl, ok := ln.(*drainListener); {
+	_, tcp := ln.(*drainListener)
+	switch {
 	case s.cfg.TLS != nil:
 		ln = tls.NewListener(ln, s.tlsConfig())
 		err = s.http.Serve(ln)
-	case ok && dl.plain:
+	case tcp:
 		err = s.acceptPlain(ln)
-	default: // not TCP
+	default:
 		err = s.http.Serve(ln)
 	}
 	if !errors.Is(err, http.ErrServerClosed) {
@@ -268,7 +269,7 @@ func (s *Server) acceptPlain(ln net.Listener) error {
 			// Known before the next Accept, as http.Server does it:
 			// Shutdown counts on every connection the listener
 			// handed out being tracked.
-			s.setState(cc, http.StateNew)
+			s.connState(cc, http.StateNew)
 			go s.serveH1(cc)
 		} else {
 			s.handToNetHTTP(c)
