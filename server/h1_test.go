@@ -41,18 +41,33 @@ func exchange(t *testing.T, addr, method, raw string, n int) []*http.Response {
 	br := bufio.NewReader(conn)
 	var out []*http.Response
 	for range n {
-		resp, err := http.ReadResponse(br, &http.Request{Method: method})
-		if err != nil {
-			t.Fatalf("response %d of %d to %q: %v", len(out)+1, n, raw, err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("response %d of %d: %v", len(out)+1, n, err)
-		}
+		resp, b, _ := readAnswer(t, br, method, raw)
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		out = append(out, resp)
 	}
 	return out
+}
+
+// readAnswer reads the answer to one request of method, sent as raw: its
+// Early Hints' Link headers, then the final response and its body.
+func readAnswer(t *testing.T, r *bufio.Reader, method, raw string) (*http.Response, []byte, []string) {
+	t.Helper()
+	var hints []string
+	for {
+		resp, err := http.ReadResponse(r, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		if resp.StatusCode < 200 {
+			hints = append(hints, resp.Header.Get("Link"))
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		return resp, body, hints
+	}
 }
 
 // The loop answers a request as net/http answers the same request: each
@@ -171,25 +186,11 @@ func (tw *twinConns) send(t *testing.T, conn **rawConn, method, raw string, std 
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
-	var hints []string
-	for {
-		resp, err := http.ReadResponse(c.r, &http.Request{Method: method})
-		if err != nil {
-			t.Fatalf("%q: %v", raw, err)
-		}
-		if resp.StatusCode < 200 {
-			hints = append(hints, resp.Header.Get("Link"))
-			continue
-		}
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("%q: %v", raw, err)
-		}
-		if resp.Close {
-			*conn = nil
-		}
-		return resp, body, hints
+	resp, body, hints := readAnswer(t, c.r, method, raw)
+	if resp.Close {
+		*conn = nil
 	}
+	return resp, body, hints
 }
 
 type rawConn struct {
