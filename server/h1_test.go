@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/brisk-server/brisk/compress"
 )
 
 // h1Server serves the test files on a loopback port and counts the
@@ -467,4 +470,39 @@ func TestLoopAllocatesNothing(t *testing.T) {
 	if handed.Load() != 0 {
 		t.Error("the loop handed the connection over")
 	}
+}
+
+// A small response reaches the client only after the handler's wrappers
+// have finished with it, as net/http sends what fits its buffer once the
+// handler returns: a client that reads the metrics or the access log
+// right after its response finds the response there. The access log here
+// takes a millisecond a line, which a response sent from inside the
+// handler overtakes.
+func TestLoopAnswersOnceTheRequestIsAccountedFor(t *testing.T) {
+	store, err := compress.Open(testFiles(), compress.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines slowLines
+	srv := New(Config{Source: store, Metrics: true, AccessLog: true, Logger: slog.New(slog.NewTextHandler(&lines, nil))})
+	conn := dial(t, strings.TrimPrefix(newLoopbackServer(t, srv), "http://"), time.Minute)
+	r := bufio.NewReader(conn)
+	for i := 1; i <= 20; i++ {
+		fmt.Fprint(conn, "GET /missing.js HTTP/1.1\r\nHost: x\r\n\r\n")
+		readAnswer(t, r, "GET", "GET /missing.js")
+		logged := lines.n.Load()
+		counted := srv.metrics.requests[classIndex(404)][codingIndex("identity")].Load()
+		if logged != int64(i) || counted != uint64(i) {
+			t.Fatalf("after response %d: %d access log lines, %d responses counted", i, logged, counted)
+		}
+	}
+}
+
+// slowLines counts log lines, a millisecond each.
+type slowLines struct{ n atomic.Int64 }
+
+func (l *slowLines) Write(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	l.n.Add(1)
+	return len(p), nil
 }

@@ -13,9 +13,9 @@ import (
 // for the same calls (status line, the handler's header, Date,
 // Content-Length, Connection: close when the connection ends) with these
 // differences: a body of declared length leaves with its head in one
-// writev; a body of undeclared length is held and sent with its length,
-// never chunked, since the loop answers no streams; header keys are not
-// sorted. It is reused for every request of its connection.
+// writev, once the handler returns if it is short (see holding); a body of
+// undeclared length is held and sent with its length, never chunked, since
+// the loop answers no streams; header keys are not sorted. It is reused for every request of its connection.
 type h1Response struct {
 	conn     *h1Conn
 	header   http.Header
@@ -92,7 +92,7 @@ func (w *h1Response) Write(p []byte) (int, error) {
 	w.written += int64(len(p))
 	switch {
 	case w.headOnly:
-	case w.declared < 0:
+	case w.holding():
 		w.held = append(w.held, p...)
 	default:
 		w.send(p)
@@ -100,12 +100,25 @@ func (w *h1Response) Write(p []byte) (int, error) {
 	return len(p), w.err
 }
 
+// holding reports whether written bytes wait for finish: those of a body
+// of undeclared length, and, as net/http keeps what fits its buffer until
+// the handler returns, a short body's. So the wrappers around the handler
+// (metrics, the access log, the idle clock) are done with a short response
+// before its client has it.
+func (w *h1Response) holding() bool {
+	return !w.sent && (w.declared < 0 || w.declared <= holdUpTo)
+}
+
+// holdUpTo is the longest declared body held until finish: net/http's
+// buffer.
+const holdUpTo = 4 << 10
+
 // ReadFrom keeps sendfile for bodies on disk.
 func (w *h1Response) ReadFrom(src io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.declared < 0 || w.headOnly || w.err != nil || !bodyAllowedForStatus(w.status) {
+	if w.holding() || w.headOnly || w.err != nil || !bodyAllowedForStatus(w.status) {
 		return io.Copy(struct{ io.Writer }{w}, src)
 	}
 	if !w.sent {
@@ -126,11 +139,12 @@ func (w *h1Response) ReadFrom(src io.Reader) (int64, error) {
 	return n, err
 }
 
-// Flush sends the head of a response whose length is declared; the body
-// goes out as it is written.
+// Flush sends the head of a response whose length is declared, with what
+// is held of its body; the rest goes out as it is written.
 func (w *h1Response) Flush() {
 	if w.status != 0 && w.declared >= 0 && !w.sent {
-		w.send(nil)
+		w.send(w.held)
+		w.held = w.held[:0]
 	}
 }
 
