@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -130,10 +131,11 @@ func latencies(t *testing.T, addr string, d time.Duration) []time.Duration {
 	return out
 }
 
-func percentile(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
+// percentile is the nearest-rank p-th quantile of xs (0 < p <= 1).
+func percentile[T cmp.Ordered](xs []T, p float64) T {
+	s := slices.Clone(xs)
 	slices.Sort(s)
-	return s[min(len(s)-1, int(math.Ceil(p*float64(len(s))))-1)]
+	return s[max(0, min(len(s)-1, int(math.Ceil(p*float64(len(s))))-1))]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }

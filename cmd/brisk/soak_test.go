@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,11 +275,10 @@ func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, m
 				window = append(window, v)
 			}
 		}
-		slices.Sort(window)
 		if len(window) == 0 {
 			return 0
 		}
-		return window[int(p*float64(len(window)-1))]
+		return percentile(window, p)
 	}
 	summary := func(what string, samples map[int]int64, p float64) (early, late int64) {
 		var series []string
