@@ -13,6 +13,12 @@ import (
 	"github.com/brisk-server/brisk/internal/testkit"
 )
 
+// changeSeen bounds how long a change in the tree takes to be served. A
+// file rewritten through truncation (os.WriteFile) may be seen empty and
+// then wait emptySettleAge before it is read again, and -race on a busy
+// machine slows the rest: 2 s was once not enough in CI.
+const changeSeen = emptySettleAge + 4*time.Second
+
 func watchDir(t *testing.T, dir string) *Store {
 	t.Helper()
 	codings, _ := NewCodings("gzip", Fast)
@@ -60,21 +66,21 @@ func TestWatchFollowsTheTree(t *testing.T) {
 	testkit.Eventually(t, 5*time.Second, "keep.js encoded", func() bool { return len(keep.Variants()) == 1 })
 
 	write("index.html", "v2")
-	testkit.Eventually(t, 2*time.Second, "index.html rewritten", func() bool { c, _ := identityOf(s, "index.html"); return c == "v2" })
+	testkit.Eventually(t, changeSeen, "index.html rewritten", func() bool { c, _ := identityOf(s, "index.html"); return c == "v2" })
 	write("new/deep/file.txt", "hello")
-	testkit.Eventually(t, 2*time.Second, "file in new directories", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "hello" })
+	testkit.Eventually(t, changeSeen, "file in new directories", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "hello" })
 	write("new/deep/file.txt", "again") // the new directory is watched too
-	testkit.Eventually(t, 2*time.Second, "file rewritten in a new directory", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "again" })
+	testkit.Eventually(t, changeSeen, "file rewritten in a new directory", func() bool { c, _ := identityOf(s, "new/deep/file.txt"); return c == "again" })
 	if err := os.RemoveAll(filepath.Join(dir, "new")); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 2*time.Second, "removed directory gone", func() bool { _, ok := identityOf(s, "new/deep/file.txt"); return !ok })
+	testkit.Eventually(t, changeSeen, "removed directory gone", func() bool { _, ok := identityOf(s, "new/deep/file.txt"); return !ok })
 	write(".hidden.swp", "editor junk")
 	write("keep.js", string(textLike(5000, 1))) // same bytes, new mtime
 	// A visible file written last: once it is served, a rescan has seen
 	// the two writes before it.
 	write("marker.txt", "m")
-	testkit.Eventually(t, 2*time.Second, "marker served", func() bool { _, ok := identityOf(s, "marker.txt"); return ok })
+	testkit.Eventually(t, changeSeen, "marker served", func() bool { _, ok := identityOf(s, "marker.txt"); return ok })
 	if _, ok := s.Snapshot().Lookup(".hidden.swp"); ok {
 		t.Error("a dotfile appeared in the snapshot")
 	}
@@ -106,12 +112,12 @@ func TestWatchFollowsReplacedRoot(t *testing.T) {
 	if err := os.Rename(dist+".new", dist); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 2*time.Second, "the new directory is served", func() bool { c, _ := identityOf(s, "index.html"); return c == "new" })
+	testkit.Eventually(t, changeSeen, "the new directory is served", func() bool { c, _ := identityOf(s, "index.html"); return c == "new" })
 	// And it is watched: a change inside the new directory shows up.
 	if err := os.WriteFile(filepath.Join(dist, "index.html"), []byte("newer"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 2*time.Second, "a change inside the replaced root", func() bool { c, _ := identityOf(s, "index.html"); return c == "newer" })
+	testkit.Eventually(t, changeSeen, "a change inside the replaced root", func() bool { c, _ := identityOf(s, "index.html"); return c == "newer" })
 }
 
 // A rebuilt file's encodes start over; the superseded version's encode
