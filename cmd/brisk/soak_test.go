@@ -266,8 +266,10 @@ func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, m
 	// the live heap with whether an encode was under way at the last
 	// collection. So growth is judged on windows of four samples a second,
 	// over the 25 s from 10 s on and over the last 25 s: RSS by their
-	// medians, the live heap by their 10th percentiles, its floor between
-	// encodes, which a leak raises.
+	// medians, the live heap by its floor, the least of a window, the heap
+	// between encodes, which a leak raises. (The 10th percentile still
+	// moved by 9.8 % in a CI run without a leak: the live heap sits at a
+	// few levels, and that percentile fell on a higher one late.)
 	quantile := func(samples map[int]int64, fromQ, toQ int, p float64) int64 {
 		var window []int64
 		for q := fromQ; q <= toQ; q++ {
@@ -280,7 +282,7 @@ func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, m
 		}
 		return percentile(window, p)
 	}
-	summary := func(what string, samples map[int]int64, p float64) (early, late int64) {
+	summary := func(what, statistic string, samples map[int]int64, p float64) (early, late int64) {
 		var series []string
 		for sec := 5; sec <= 60; sec += 5 {
 			series = append(series, fmt.Sprintf("%d s %.1f", sec, float64(quantile(samples, 4*sec-3, 4*sec, 0.5))/1024))
@@ -289,8 +291,8 @@ func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, m
 		if early == 0 || late == 0 {
 			t.Fatalf("%s not sampled", what)
 		}
-		t.Logf("%s (%.0fth percentile) %s over 10-35 s, %s over 35-60 s (%+.1f%%); medians every 5 s (MB): %s",
-			what, 100*p, mb(early), mb(late), 100*(float64(late)/float64(early)-1), strings.Join(series, ", "))
+		t.Logf("%s (%s) %s over 10-35 s, %s over 35-60 s (%+.1f%%); medians every 5 s (MB): %s",
+			what, statistic, mb(early), mb(late), 100*(float64(late)/float64(early)-1), strings.Join(series, ", "))
 		return early, late
 	}
 	t.Logf("errors %d, torn bodies %d", l.errors.Load(), l.torn.Load())
@@ -300,8 +302,8 @@ func soak(t *testing.T, flags []string, transform func(string, []byte) []byte, m
 	if l.errors.Load() != 0 || l.torn.Load() != 0 {
 		t.Errorf("%d errors, %d torn bodies", l.errors.Load(), l.torn.Load())
 	}
-	liveEarly, liveLate := summary("live heap", live, 0.1)
-	rssEarly, rssLate := summary("brisk RSS", rss, 0.5)
+	liveEarly, liveLate := summary("live heap", "least", live, 0)
+	rssEarly, rssLate := summary("brisk RSS", "median", rss, 0.5)
 	if float64(liveLate) > maxLiveGrowth*float64(liveEarly) {
 		t.Errorf("the live heap grew from %s to %s, more than %.0f %%", mb(liveEarly), mb(liveLate), 100*(maxLiveGrowth-1))
 	}
