@@ -9,8 +9,10 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -62,6 +64,77 @@ func (r *Representation) Body() ([]byte, fs.File, error) {
 	}
 	f, err := c.disk.Load().open()
 	return nil, f, err
+}
+
+// Sealed returns a sealed file that holds exactly the representation's
+// bytes, for sendfile, or nil. Bytes in memory of at least sealFrom are
+// copied into one the first time a server asks, in the background, so
+// that neither a cold start nor the first responses wait for it; the copy
+// is charged to the memory budget and made only if the budget has room.
+// The caller neither closes the file nor keeps it: it is closed once the
+// representation is released, and its Control keeps it open for as long
+// as one call lasts, failing once it is closed.
+func (r *Representation) Sealed() syscall.RawConn {
+	c := r.content
+	if c == nil || r.Size < sealFrom {
+		return nil
+	}
+	if s := c.sealed.Load(); s != nil {
+		return s.raw
+	}
+	if c.mem.Load() != nil && c.sealStarted.CompareAndSwap(false, true) {
+		go c.seal()
+	}
+	return nil
+}
+
+// sealFrom is the smallest representation worth a sealed copy. Sending a
+// head and then sendfile costs a system call more than one writev from
+// memory; on loopback it gained 4 % for 64 KiB bodies, about nothing for
+// 16 KiB, and 22-27 % for a 463 KB wasm.
+const sealFrom = 64 << 10
+
+// sealedFile is a sealed copy of a content's bytes and its charge.
+type sealedFile struct {
+	file *os.File
+	raw  syscall.RawConn
+	held *charge
+}
+
+// seal makes the content's sealed copy, if the budget has room for it.
+func (c *content) seal() {
+	c.mu.Lock()
+	b, data := c.budget, c.mem.Load()
+	if c.held != nil {
+		b = c.held.budget
+	}
+	c.mu.Unlock()
+	if b == nil || data == nil {
+		return
+	}
+	held := b.charge(int64(len(*data)))
+	if held == nil {
+		return
+	}
+	s := &sealedFile{held: held}
+	var err error
+	if s.file, err = sealedCopy(*data); err == nil {
+		s.raw, err = s.file.SyscallConn()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil || c.released {
+		s.close()
+		return
+	}
+	c.sealed.Store(s)
+}
+
+func (s *sealedFile) close() {
+	if s.file != nil {
+		s.file.Close()
+	}
+	s.held.release()
 }
 
 // checkDelay is how long bytes taken on trust are served before their
@@ -143,6 +216,10 @@ type content struct {
 	budget       *budget // charged when checked bytes move into memory
 	checkStarted atomic.Bool
 	checkOnce    sync.Once
+	// sealed holds the bytes of mem a second time, for sendfile (see
+	// Representation.Sealed).
+	sealed      atomic.Pointer[sealedFile]
+	sealStarted atomic.Bool
 
 	mu       sync.Mutex
 	held     *charge // the budget charge for mem, if any
@@ -200,6 +277,9 @@ func (c *content) release() {
 	}
 	c.released = true
 	c.held.release()
+	if s := c.sealed.Swap(nil); s != nil {
+		s.close()
+	}
 	if f := c.spilled; f != nil {
 		time.AfterFunc(spillGrace, f.remove)
 	}
