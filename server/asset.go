@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/brisk-server/brisk/compress"
@@ -143,6 +144,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 	}
 	var data []byte
 	var file fs.File
+	var sealed syscall.RawConn
 	if r.Method == http.MethodGet {
 		var err error
 		if data, file, err = rep.Body(); err != nil {
@@ -156,6 +158,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 		}
 		if file != nil {
 			defer file.Close()
+		} else if sendsSealed(w) {
+			sealed = rep.Sealed()
 		}
 	}
 	if status == http.StatusOK && ah.html {
@@ -182,7 +186,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, snap *compres
 			s.log.Debug("set write deadline", "err", err)
 		}
 	}
-	if err := writeBody(w, r, status, data, file, start, end); err != nil {
+	if err := writeBody(w, r, status, data, file, sealed, start, end); err != nil {
 		// The client went away; the status is already sent.
 		s.log.Debug("write body", "path", a.Path, "err", err)
 	} else if m := s.metrics; m != nil && rep.Coding != "" && end-start == rep.Size {
@@ -208,10 +212,17 @@ func awaitSidecars(r *http.Request, arriving <-chan struct{}) {
 }
 
 // writeBody sends the status line and head, then bytes [start, end) of
-// the representation: from memory with the head in one system call where
-// it can, or from its file, which net/http hands to sendfile when the
-// writer is a plain connection.
-func writeBody(w http.ResponseWriter, r *http.Request, status int, data []byte, file fs.File, start, end int64) error {
+// the representation: from its sealed copy where the writer can
+// (sealed.go), from memory with the head in one system call where it can,
+// or from its file, which net/http hands to sendfile when the writer is a
+// plain connection.
+func writeBody(w http.ResponseWriter, r *http.Request, status int, data []byte, file fs.File, sealed syscall.RawConn, start, end int64) error {
+	if sealed != nil {
+		w.WriteHeader(status)
+		if _, err := w.(sealedSender).SendSealed(sealed, start, end-start); err != errUnsent {
+			return err
+		}
+	}
 	if file == nil {
 		return sendInOneWrite(w, r, status, data[start:end])
 	}

@@ -49,6 +49,7 @@ type h1Conn struct {
 	header http.Header
 	values []string // backing store of header's values
 	w      h1Response
+	sealed sealedSend
 }
 
 // h1BufSize bounds the heads the loop reads, and is what an idle

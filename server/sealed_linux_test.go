@@ -1,0 +1,214 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/brisk-server/brisk/compress"
+)
+
+// sealedSite serves a JS file whose br variant (about 220 KB) is over the
+// size that gets a sealed copy, and returns the variant's bytes and the
+// loop's address once the copy is made: the first responses go out from
+// memory while it is.
+func sealedSite(t *testing.T, cfg Config) (want []byte, addr string) {
+	t.Helper()
+	rnd := rand.New(rand.NewPCG(3, 4))
+	js := make([]byte, 400_000)
+	for i := range js {
+		js[i] = 'a' + byte(rnd.IntN(20))
+	}
+	codings, err := compress.NewCodings("br", compress.Fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := compress.Open(fstest.MapFS{"pkg/big.js": {Data: js, ModTime: testMod}}, compress.Config{Codings: codings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Precompress(context.Background())
+	a, _ := store.Snapshot().Lookup("pkg/big.js")
+	br := &a.Variants()[0]
+	if want, err = br.Bytes(); err != nil || len(want) < 64<<10 {
+		t.Fatalf("fixture: %d bytes of br, %v", len(want), err)
+	}
+	cfg.Source = store
+	addr = strings.TrimPrefix(newLoopbackServer(t, New(cfg)), "http://")
+	conn := dial(t, addr, time.Minute)
+	r := bufio.NewReaderSize(conn, 64<<10)
+	for deadline := time.Now().Add(10 * time.Second); br.Sealed() == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no sealed copy after 10 s")
+		}
+		if _, err := io.WriteString(conn, bigJS); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, _ := readAnswer(t, r, "GET", bigJS); !bytes.Equal(got, want) {
+			t.Fatalf("from memory: %d bytes, want %d", len(got), len(want))
+		}
+	}
+	return want, addr
+}
+
+const bigJS = "GET /pkg/big.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\r\n"
+
+// A large body in memory leaves the loop from its sealed copy once it has
+// one, and reads the same as before: whole, in ranges, pipelined, and
+// through the writer that observes responses for metrics and the log.
+func TestLoopSendsLargeBodiesFromSealedCopies(t *testing.T) {
+	for _, observing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("observed=%v", observing), func(t *testing.T) {
+			var cfg Config
+			if observing {
+				cfg.Metrics, cfg.AccessLog, cfg.Logger = true, true, slog.New(slog.NewTextHandler(io.Discard, nil))
+			}
+			want, addr := sealedSite(t, cfg)
+			conn := dial(t, addr, time.Minute)
+			r := bufio.NewReader(conn)
+			ask := func(method, extra string, status int, body []byte) {
+				t.Helper()
+				raw := method + " /pkg/big.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n" + extra + "\r\n"
+				if _, err := io.WriteString(conn, raw); err != nil {
+					t.Fatal(err)
+				}
+				resp, got, _ := readAnswer(t, r, method, raw)
+				if resp.StatusCode != status || !bytes.Equal(got, body) || resp.ContentLength != int64(len(body)) && method != "HEAD" {
+					t.Fatalf("%s %q: %d, %d bytes (Content-Length %d), want %d, %d bytes", method, extra, resp.StatusCode, len(got), resp.ContentLength, status, len(body))
+				}
+			}
+			before := sealedSends.Load()
+			ask("GET", "", http.StatusOK, want)
+			ask("GET", "Range: bytes=1000-70000\r\n", http.StatusPartialContent, want[1000:70001])
+			ask("HEAD", "", http.StatusOK, nil)
+			if _, err := io.WriteString(conn, bigJS+bigJS); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if _, got, _ := readAnswer(t, r, "GET", bigJS); !bytes.Equal(got, want) {
+					t.Fatalf("pipelined: %d bytes, want %d", len(got), len(want))
+				}
+			}
+			if sent := sealedSends.Load() - before; sent != 4 {
+				t.Errorf("%d of 4 bodies sent from the sealed copy", sent)
+			}
+		})
+	}
+}
+
+// Sending from a sealed copy allocates nothing, as writing from memory
+// does, on a connection whose every response is sent from one.
+func TestLoopSendsSealedAndAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
+	_, addr := sealedSite(t, Config{})
+	conn := dial(t, addr, time.Minute)
+	r := bufio.NewReaderSize(conn, 64<<10)
+	request := []byte(bigJS)
+	before := sealedSends.Load()
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := conn.Write(request); err != nil {
+			t.Fatal(err)
+		}
+		if err := skipResponse(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per request", allocs)
+	}
+	if sealedSends.Load()-before != 201 {
+		t.Errorf("%d of 201 bodies sent from the sealed copy", sealedSends.Load()-before)
+	}
+}
+
+// A sealed copy closed before its body goes out (its representation was
+// released) sends nothing; the body goes from memory, head and all.
+func TestSealedSendFallsBackToMemory(t *testing.T) {
+	data := testText(100_000)
+	for _, tc := range []struct {
+		name       string
+		closed     bool
+		start, end int64
+	}{
+		{"open", false, 0, int64(len(data))},
+		{"open, a range", false, 4321, 70_000},
+		{"closed", true, 0, int64(len(data))},
+		{"closed, a range", true, 4321, 70_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := sealedTestFile(t, data)
+			raw, err := f.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.closed {
+				f.Close()
+			}
+			hc, client := loopPair(t)
+			w := &hc.w
+			w.reset(false, false)
+			w.Header()["Content-Length"] = []string{strconv.FormatInt(tc.end-tc.start, 10)}
+			before := sealedSends.Load()
+			if err := writeBody(w, &http.Request{Method: "GET", ProtoMajor: 1}, http.StatusOK, data, nil, raw, tc.start, tc.end); err != nil {
+				t.Fatal(err)
+			}
+			w.finish()
+			resp, body, _ := readAnswer(t, client, "GET", tc.name)
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data[tc.start:tc.end]) {
+				t.Fatalf("%d, %d bytes, want %d bytes", resp.StatusCode, len(body), tc.end-tc.start)
+			}
+			if sealed := sealedSends.Load() - before; sealed != map[bool]int64{false: 1, true: 0}[tc.closed] {
+				t.Errorf("%d bodies sent from the sealed file", sealed)
+			}
+		})
+	}
+}
+
+// sealedTestFile is what compress hands out: a sealed memfd of data.
+func sealedTestFile(t *testing.T, data []byte) *os.File {
+	t.Helper()
+	fd, err := unix.MemfdCreate("test", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "test")
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// loopPair is a connection the loop could serve, with its client's end.
+func loopPair(t *testing.T) (*h1Conn, *bufio.Reader) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client := dial(t, ln.Addr().String(), 10*time.Second)
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return newH1Conn(nil, &clientConn{TCPConn: c.(*net.TCPConn)}, "test"), bufio.NewReader(client)
+}
