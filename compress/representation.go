@@ -112,8 +112,13 @@ func (c *content) seal() {
 	if b == nil || data == nil {
 		return
 	}
+	if sealedOpen.Add(1) > maxSealed {
+		sealedOpen.Add(-1)
+		return
+	}
 	held := b.charge(int64(len(*data)))
 	if held == nil {
+		sealedOpen.Add(-1)
 		return
 	}
 	s := &sealedFile{held: held}
@@ -135,7 +140,16 @@ func (s *sealedFile) close() {
 		s.file.Close()
 	}
 	s.held.release()
+	sealedOpen.Add(-1)
 }
+
+// sealedOpen counts the sealed copies open, each a file descriptor held
+// for as long as its representation lives. maxSealed bounds them well
+// below the descriptors a process may open, whatever the budget, so that
+// they never starve the listener of descriptors for connections.
+var sealedOpen atomic.Int64
+
+const maxSealed = 1024
 
 // checkDelay is how long bytes taken on trust are served before their
 // background check. Reading and hashing a large wasm at once competes with

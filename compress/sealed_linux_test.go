@@ -80,6 +80,9 @@ func TestSealedCopyLivesWithItsRepresentation(t *testing.T) {
 	if used := b.used.Load(); used != 0 {
 		t.Errorf("budget still holds %d bytes after the release", used)
 	}
+	if open := sealedOpen.Load(); open != 0 {
+		t.Errorf("%d sealed copies counted open after the release", open)
+	}
 }
 
 func TestSealedCopyWhenItCannot(t *testing.T) {
@@ -104,6 +107,16 @@ func TestSealedCopyWhenItCannot(t *testing.T) {
 		r.content.seal()
 		if r.content.sealed.Load() != nil || b.used.Load() != 0 {
 			t.Error("a released representation was sealed")
+		}
+	})
+	t.Run("too many open", func(t *testing.T) {
+		sealedOpen.Add(maxSealed)
+		defer sealedOpen.Add(-maxSealed)
+		b := newBudget(1 << 20)
+		r, _ := sealable(t, sealFrom, b)
+		r.content.seal()
+		if r.content.sealed.Load() != nil || b.used.Load() != sealFrom || sealedOpen.Load() != maxSealed {
+			t.Error("sealed beyond maxSealed")
 		}
 	})
 	t.Run("on disk", func(t *testing.T) {
