@@ -147,12 +147,16 @@ func (t *watchedTree) relevant(name string) bool {
 }
 
 // sync adds watches for directories that appeared (or were replaced by a
-// directory of the same name) and drops those that went away.
+// directory of the same name) and drops those that went away. Each
+// directory is watched before it is listed, the root's parent before the
+// root: a directory that appears after its parent's watch is an event,
+// and one that appeared before is in the listing, so none is left
+// unwatched between a sync and the rescan after it.
 func (t *watchedTree) sync() {
-	dirs := map[string]os.FileInfo{}
+	seen := map[string]bool{}
 	if parent := filepath.Dir(t.store.dir); parent != t.store.dir {
 		if info, err := os.Stat(parent); err == nil {
-			dirs[parent] = info
+			t.watch(parent, info, seen)
 		}
 	}
 	_ = filepath.WalkDir(t.store.dir, func(p string, d os.DirEntry, err error) error {
@@ -162,32 +166,38 @@ func (t *watchedTree) sync() {
 		if p != t.store.dir && hidden(d.Name()) {
 			return filepath.SkipDir
 		}
+		// WalkDir lists a directory after this returns.
 		if info, err := d.Info(); err == nil {
-			dirs[p] = info
+			t.watch(p, info, seen)
 		}
 		return nil
 	})
-	for p, info := range dirs {
-		if old, ok := t.watched[p]; ok && os.SameFile(old, info) {
-			continue
-		}
-		if _, ok := t.watched[p]; ok {
-			_ = t.w.Remove(p)
-		}
-		if err := t.w.Add(p); err != nil {
-			if !t.blind && watchLimitReached(err) {
-				t.store.log.Warn("the OS watch limit is reached; rescanning periodically instead",
-					"every", pollEvery, "hint", "raise fs.inotify.max_user_watches", "err", err)
-				t.blind = true
-			}
-			continue
-		}
-		t.watched[p] = info
-	}
 	for p := range t.watched {
-		if _, ok := dirs[p]; !ok {
+		if !seen[p] {
 			_ = t.w.Remove(p)
 			delete(t.watched, p)
 		}
 	}
+}
+
+// watch makes sure the directory p, as info describes it, is watched.
+func (t *watchedTree) watch(p string, info os.FileInfo, seen map[string]bool) {
+	seen[p] = true
+	old, ok := t.watched[p]
+	if ok && os.SameFile(old, info) {
+		return
+	}
+	if ok {
+		_ = t.w.Remove(p)
+		delete(t.watched, p)
+	}
+	if err := t.w.Add(p); err != nil {
+		if !t.blind && watchLimitReached(err) {
+			t.store.log.Warn("the OS watch limit is reached; rescanning periodically instead",
+				"every", pollEvery, "hint", "raise fs.inotify.max_user_watches", "err", err)
+			t.blind = true
+		}
+		return
+	}
+	t.watched[p] = info
 }
