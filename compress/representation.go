@@ -91,7 +91,7 @@ func (r *Representation) Sealed() syscall.RawConn {
 // sealFrom is the smallest representation worth a sealed copy. Sending a
 // head and then sendfile costs a system call more than one writev from
 // memory; on loopback it gained 4 % for 64 KiB bodies, about nothing for
-// 16 KiB, and 22-27 % for a 463 KB wasm.
+// 16 KiB, and 22-28 % for a 463 KB wasm.
 const sealFrom = 64 << 10
 
 // sealedFile is a sealed copy of a content's bytes and its charge.
