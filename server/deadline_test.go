@@ -5,9 +5,12 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -76,5 +79,38 @@ func TestSlowReaderCutAtWriteDeadline(t *testing.T) {
 		t.Logf("brisk closed the slow reader's connection after %s; it had read %d of %d bytes", took.Round(time.Millisecond), got.Load(), len(big))
 	case <-time.After(30 * time.Second):
 		t.Fatal("the slow reader's connection is still open after 30 s")
+	}
+}
+
+// A write deadline the loop set for a file cuts short no other response:
+// neither one that sets none, after it has passed, nor one of a request
+// handed to net/http on the same connection, here a POST that the
+// upstream answers after it.
+func TestLoopDeadlinesStayWithTheirResponse(t *testing.T) {
+	defer func(base time.Duration) { writeBase = base }(writeBase)
+	writeBase = 100 * time.Millisecond
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(4 * writeBase)
+		io.WriteString(w, "slow answer")
+	}))
+	defer up.Close()
+	_, base := proxyServer(t, up.URL)
+	conn := dial(t, strings.TrimPrefix(base, "http://"), 10*time.Second)
+	r := bufio.NewReader(conn)
+	get := "GET /pkg/app.js HTTP/1.1\r\nHost: x\r\n\r\n"
+	fmt.Fprint(conn, get)
+	if resp, _, _ := readAnswer(t, r, "GET", get); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+	time.Sleep(2 * writeBase)
+	head := "HEAD /pkg/app.js HTTP/1.1\r\nHost: x\r\n\r\n" // answered by the loop, with no deadline of its own
+	fmt.Fprint(conn, head)
+	if resp, _, _ := readAnswer(t, r, "HEAD", head); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD after the deadline: %d", resp.StatusCode)
+	}
+	post := "POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+	fmt.Fprint(conn, post)
+	if resp, body, _ := readAnswer(t, r, "POST", post); resp.StatusCode != http.StatusOK || string(body) != "slow answer" {
+		t.Fatalf("POST after the deadline: %d %q", resp.StatusCode, body)
 	}
 }
