@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -211,4 +212,38 @@ func loopPair(t *testing.T) (*h1Conn, *bufio.Reader) {
 	}
 	t.Cleanup(func() { c.Close() })
 	return newH1Conn(nil, &clientConn{TCPConn: c.(*net.TCPConn)}, "test"), bufio.NewReader(client)
+}
+
+// A client that stops reading is cut off at the write deadline when its
+// body goes out from a sealed copy, as when it goes from memory: sendfile
+// waits for room on the socket the way net.Conn's writes do.
+func TestSealedSendStopsAtTheWriteDeadline(t *testing.T) {
+	data := make([]byte, 16<<20) // more than loopback's socket buffers hold
+	raw, err := sealedTestFile(t, data).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, _ := loopPair(t) // whose client never reads
+	w := &hc.w
+	w.reset(false, false)
+	w.Header()["Content-Length"] = []string{strconv.Itoa(len(data))}
+	w.WriteHeader(http.StatusOK)
+	if err := w.SetWriteDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var sent int64
+	go func() {
+		var err error
+		sent, err = w.SendSealed(raw, 0, int64(len(data)))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) || sent >= int64(len(data)) {
+			t.Fatalf("sent %d of %d bytes, %v; want the deadline's error", sent, len(data), err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still sending 10 s after a 200 ms deadline")
+	}
 }
