@@ -82,7 +82,7 @@ func (r *Representation) Sealed() syscall.RawConn {
 	if s := c.sealed.Load(); s != nil {
 		return s.raw
 	}
-	if c.mem.Load() != nil && c.sealStarted.CompareAndSwap(false, true) {
+	if canSeal && c.budget != nil && c.mem.Load() != nil && c.sealStarted.CompareAndSwap(false, true) {
 		go c.seal()
 	}
 	return nil
@@ -101,22 +101,15 @@ type sealedFile struct {
 	held *charge
 }
 
-// seal makes the content's sealed copy, if the budget has room for it.
+// seal makes the sealed copy of bytes in memory that count against a
+// budget, if the budget has room for it.
 func (c *content) seal() {
-	c.mu.Lock()
-	b, data := c.budget, c.mem.Load()
-	if c.held != nil {
-		b = c.held.budget
-	}
-	c.mu.Unlock()
-	if b == nil || data == nil {
-		return
-	}
+	data := c.mem.Load()
 	if sealedOpen.Add(1) > maxSealed {
 		sealedOpen.Add(-1)
 		return
 	}
-	held := b.charge(int64(len(*data)))
+	held := c.budget.charge(int64(len(*data)))
 	if held == nil {
 		sealedOpen.Add(-1)
 		return
@@ -225,9 +218,11 @@ type content struct {
 	decodesTo *decodeCheck
 	// onBad, if set, runs once a check finds the bytes are not what
 	// they were taken for.
-	onBad        func()
-	coding       string
-	budget       *budget // charged when checked bytes move into memory
+	onBad  func()
+	coding string
+	// budget is what the bytes in memory, and their sealed copy, are
+	// charged to; nil for bytes outside any budget (InMemory).
+	budget       *budget
 	checkStarted atomic.Bool
 	checkOnce    sync.Once
 	// sealed holds the bytes of mem a second time, for sendfile (see
@@ -246,6 +241,9 @@ type content struct {
 // inMemory makes content of bytes in memory, charged to a budget.
 func inMemory(data []byte, held *charge) *content {
 	c := &content{held: held}
+	if held != nil {
+		c.budget = held.budget
+	}
 	c.mem.Store(&data)
 	return c
 }

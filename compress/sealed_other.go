@@ -8,5 +8,7 @@ import (
 )
 
 // sealedCopy needs memfd_create, which only Linux has; elsewhere bytes in
-// memory are written from there.
+// memory are written from there, and Representation.Sealed makes no copy.
 func sealedCopy([]byte) (*os.File, error) { return nil, errors.ErrUnsupported }
+
+const canSeal = false
