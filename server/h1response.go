@@ -113,12 +113,18 @@ func (w *h1Response) holding() bool {
 // buffer.
 const holdUpTo = 4 << 10
 
+// streaming reports whether body bytes written now go straight to the
+// connection, as sendfile can send them: a body that is sent and not held.
+func (w *h1Response) streaming() bool {
+	return !w.headOnly && !w.holding() && bodyAllowedForStatus(w.status)
+}
+
 // ReadFrom keeps sendfile for bodies on disk.
 func (w *h1Response) ReadFrom(src io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.holding() || w.headOnly || w.err != nil || !bodyAllowedForStatus(w.status) {
+	if w.err != nil || !w.streaming() {
 		return io.Copy(struct{ io.Writer }{w}, src)
 	}
 	if !w.sent {

@@ -64,7 +64,7 @@ func (w *h1Response) SendSealed(file syscall.RawConn, off, n int64) (int64, erro
 	switch {
 	case w.err != nil:
 		return 0, w.err
-	case w.headOnly || w.holding() || !bodyAllowedForStatus(w.status) || w.written+n > w.declared:
+	case !w.streaming() || w.written+n > w.declared:
 		return 0, errUnsent
 	}
 	var head []byte

@@ -11,22 +11,19 @@ import (
 // that the callbacks the runtime takes are bound once per connection and
 // a response allocates nothing.
 type sealedSend struct {
-	head     []byte
+	head     []byte // what is left of the head to send
 	fd       int
-	off, end int64
-	sent     int64
-	headSent bool
+	off, end int64 // what is left of the body; sendfile advances off
 	err      error
 	// Bound on first use.
-	sock      syscall.RawConn
-	onFile    func(uintptr)
-	onSocket  func(uintptr) bool
-	sockError error
+	sock     syscall.RawConn
+	onFile   func(uintptr)
+	onSocket func(uintptr) bool
 }
 
 // sendSealed writes head (if any) and then bytes [off, off+n) of file on
-// the connection: the head with MSG_MORE, so that it leaves in the first
-// segment of the body rather than a packet of its own, then the body with
+// the connection: the head with MSG_MORE, so that the kernel sends it with
+// the body rather than in a segment of its own, then the body with
 // sendfile at an offset of its own. It waits for room on the socket as
 // net.Conn's writes do, until the write deadline. errUnsent means nothing
 // went out: the file was closed (its representation released).
@@ -38,25 +35,20 @@ func (hc *h1Conn) sendSealed(head []byte, file syscall.RawConn, off, n int64) (s
 		}
 		s.onFile, s.onSocket = hc.sealedFile, hc.sealedSocket
 	}
-	s.head, s.off, s.end, s.sent, s.headSent, s.err, s.sockError = head, off, off+n, 0, false, nil, nil
-	defer func() { s.head = nil }()
-	if cerr := file.Control(s.onFile); cerr != nil {
+	s.head, s.off, s.end, s.err = head, off, off+n, nil
+	if file.Control(s.onFile) != nil {
 		return 0, false, errUnsent
 	}
-	switch {
-	case s.sockError != nil:
-		err = s.sockError
-	case s.err != nil:
-		err = s.err
-	}
-	return s.sent, s.headSent, err
+	return s.off - off, len(s.head) < len(head), s.err
 }
 
 // sealedFile runs while the sealed file is held open.
 func (hc *h1Conn) sealedFile(fd uintptr) {
 	s := &hc.sealed
 	s.fd = int(fd)
-	s.sockError = s.sock.Write(s.onSocket)
+	if err := s.sock.Write(s.onSocket); err != nil {
+		s.err = err // the deadline, or the connection closed
+	}
 }
 
 // sealedSocket writes what it can; false asks the runtime to wait until
@@ -67,7 +59,7 @@ func (hc *h1Conn) sealedSocket(sock uintptr) bool {
 		n, err := unix.SendmsgN(int(sock), s.head, nil, nil, unix.MSG_MORE|unix.MSG_NOSIGNAL)
 		switch err {
 		case nil:
-			s.head, s.headSent = s.head[n:], true
+			s.head = s.head[n:]
 		case unix.EINTR:
 		case unix.EAGAIN:
 			return false
@@ -89,7 +81,6 @@ func (hc *h1Conn) sealedSocket(sock uintptr) bool {
 			s.err = io.ErrUnexpectedEOF
 			return true
 		}
-		s.sent += int64(max(n, 0))
 	}
 	return true
 }
