@@ -35,25 +35,13 @@ func TestResponseFromMemoryIsOneSegment(t *testing.T) {
 	for _, way := range []struct{ name, field string }{{"loop", ""}, {"net/http", "Content-Length: 0\r\n"}} {
 		t.Run(way.name, func(t *testing.T) {
 			conn := dial(t, addr, time.Minute)
-			raw, err := conn.(*net.TCPConn).SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			dataSegmentsIn := func() uint32 {
-				var info *unix.TCPInfo
-				var serr error
-				if err := raw.Control(func(fd uintptr) { info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || serr != nil {
-					t.Fatalf("TCP_INFO: %v %v", err, serr)
-				}
-				return info.Data_segs_in
-			}
 			br := bufio.NewReader(conn)
 			for _, n := range sizes {
 				name := fmt.Sprintf("f%d.bin", n)
 				// Ask twice: the first answer may still come from before the
 				// file was in memory.
 				for range 2 {
-					before := dataSegmentsIn()
+					before := dataSegmentsIn(t, conn)
 					fmt.Fprintf(conn, "GET /%s HTTP/1.1\r\nHost: x\r\n%s\r\n", name, way.field)
 					resp, err := http.ReadResponse(br, nil)
 					if err != nil {
@@ -64,11 +52,27 @@ func TestResponseFromMemoryIsOneSegment(t *testing.T) {
 					if err != nil || len(body) != n {
 						t.Fatalf("%s: %d bytes, %v", name, len(body), err)
 					}
-					if got := dataSegmentsIn() - before; got != 1 {
+					if got := dataSegmentsIn(t, conn) - before; got != 1 {
 						t.Errorf("%s (%d-byte body): the response arrived in %d data segments, want 1", name, n, got)
 					}
 				}
 			}
 		})
 	}
+}
+
+// dataSegmentsIn is how many data segments conn, a TCP connection, has
+// received (tcpi_data_segs_in).
+func dataSegmentsIn(t *testing.T, conn net.Conn) uint32 {
+	t.Helper()
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	var serr error
+	if err := raw.Control(func(fd uintptr) { info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || serr != nil {
+		t.Fatalf("TCP_INFO: %v %v", err, serr)
+	}
+	return info.Data_segs_in
 }

@@ -118,17 +118,8 @@ func TestLoopSendsSealedAndAllocatesNothing(t *testing.T) {
 	_, addr := sealedSite(t, Config{})
 	conn := dial(t, addr, time.Minute)
 	r := bufio.NewReaderSize(conn, 64<<10)
-	request := []byte(bigJS)
 	before := sealedSends.Load()
-	allocs := testing.AllocsPerRun(200, func() {
-		if _, err := conn.Write(request); err != nil {
-			t.Fatal(err)
-		}
-		if err := skipResponse(r); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
+	if allocs := allocsPerRequest(t, conn, r, bigJS, 200); allocs != 0 {
 		t.Errorf("%.1f allocations per request", allocs)
 	}
 	if sealedSends.Load()-before != 201 {
@@ -168,7 +159,7 @@ func TestSealedSendFallsBackToMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.finish()
-			resp, body, _ := readAnswer(t, client, "GET", tc.name)
+			resp, body, _ := readAnswer(t, bufio.NewReader(client), "GET", tc.name)
 			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data[tc.start:tc.end]) {
 				t.Fatalf("%d, %d bytes, want %d bytes", resp.StatusCode, len(body), tc.end-tc.start)
 			}
@@ -198,7 +189,7 @@ func sealedTestFile(t *testing.T, data []byte) *os.File {
 }
 
 // loopPair is a connection the loop could serve, with its client's end.
-func loopPair(t *testing.T) (*h1Conn, *bufio.Reader) {
+func loopPair(t *testing.T) (*h1Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -211,7 +202,7 @@ func loopPair(t *testing.T) (*h1Conn, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return newH1Conn(nil, &clientConn{TCPConn: c.(*net.TCPConn)}, "test"), bufio.NewReader(client)
+	return newH1Conn(nil, &clientConn{TCPConn: c.(*net.TCPConn)}, "test"), client
 }
 
 // A client that stops reading is cut off at the write deadline when its
@@ -245,5 +236,39 @@ func TestSealedSendStopsAtTheWriteDeadline(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still sending 10 s after a 200 ms deadline")
+	}
+}
+
+// The head goes out with MSG_MORE, so that the kernel sends it with the
+// body's first bytes: the client receives one data segment fewer than
+// when the head is flushed on its own first.
+func TestSealedSendSendsTheHeadWithTheBody(t *testing.T) {
+	data := testText(100_000)
+	segments := func(headApart bool) uint32 {
+		raw, err := sealedTestFile(t, data).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc, client := loopPair(t)
+		before := dataSegmentsIn(t, client)
+		w := &hc.w
+		w.reset(false, false)
+		w.Header()["Content-Length"] = []string{strconv.Itoa(len(data))}
+		w.WriteHeader(http.StatusOK)
+		if headApart {
+			w.Flush()
+		}
+		if _, err := w.SendSealed(raw, 0, int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		w.finish()
+		if _, body, _ := readAnswer(t, bufio.NewReader(client), "GET", "sealed"); !bytes.Equal(body, data) {
+			t.Fatalf("%d bytes, want %d", len(body), len(data))
+		}
+		return dataSegmentsIn(t, client) - before
+	}
+	with, apart := segments(false), segments(true)
+	if with >= apart {
+		t.Errorf("the response arrived in %d data segments, the head sent apart in %d: the head was not sent with the body", with, apart)
 	}
 }
