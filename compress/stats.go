@@ -11,7 +11,7 @@ type Stats struct {
 	// it grows by one with every rebuild brisk picks up.
 	Generation uint64
 	Files      int   // files in the current snapshot
-	MemoryUsed int64 // bytes of files and variants held in memory
+	MemoryUsed int64 // bytes of files and variants held in memory, sealed copies included
 	Codings    []CodingStats
 }
 

@@ -180,7 +180,8 @@ func (s *Store) repair(a *Asset, bit uint32, tag string) {
 	go s.Precompress(s.bg)
 }
 
-// MemoryUsed reports the bytes of files and variants held in memory.
+// MemoryUsed reports the bytes of files and variants held in memory, and
+// of their sealed copies.
 func (s *Store) MemoryUsed() int64 { return s.budget.used.Load() }
 
 func (s *Store) initialScan() error {

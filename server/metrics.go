@@ -209,7 +209,7 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 		p.sample("brisk_snapshot_generation", float64(st.Generation))
 		p.family("brisk_snapshot_files", "gauge", "Files served in the current snapshot.")
 		p.sample("brisk_snapshot_files", float64(st.Files))
-		p.family("brisk_memory_used_bytes", "gauge", "Bytes of files and variants held in memory (see --memory-budget).")
+		p.family("brisk_memory_used_bytes", "gauge", "Bytes of files and variants held in memory, their sealed copies for sendfile included (see --memory-budget).")
 		p.sample("brisk_memory_used_bytes", float64(st.MemoryUsed))
 		p.family("brisk_variants_pending", "gauge", "Variants of the current files not encoded yet, by coding.")
 		for _, c := range st.Codings {

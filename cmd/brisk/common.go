@@ -28,7 +28,7 @@ func addCommonFlags(fset *flag.FlagSet) *commonFlags {
 	}
 	fset.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 	c.memoryBudget = compress.DefaultMemoryBudget
-	fset.Var(&c.memoryBudget, "memory-budget", "`bytes` of files and variants kept in memory (e.g. 64MiB, 1GB); the rest is sent from disk")
+	fset.Var(&c.memoryBudget, "memory-budget", "`bytes` of files and variants kept in memory, sealed copies for sendfile included (e.g. 64MiB, 1GB); the rest is sent from disk")
 	return c
 }
 
