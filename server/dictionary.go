@@ -54,10 +54,10 @@ func chooseDelta(r *http.Request, deltas []compress.Delta, rep *compress.Represe
 	if !ok || !dictionaryAllowed(r.Header) {
 		return nil
 	}
-	lines := r.Header["Accept-Encoding"]
+	accepted := accepting(r.Header["Accept-Encoding"])
 	floor := rankRefused + 1
 	if rep != nil {
-		floor = max(floor, rankOf(lines, rep.Coding))
+		floor = max(floor, accepted.rankOf(rep.Coding))
 	}
 	var best *compress.Delta
 	for i := range deltas { // smallest first: a later one must beat, not tie
@@ -65,7 +65,7 @@ func chooseDelta(r *http.Request, deltas []compress.Delta, rep *compress.Represe
 		if d.Dictionary != dict || rep != nil && d.Size >= rep.Size {
 			continue
 		}
-		if w := weigh(lines, d.Coding); w.named && w.rank >= floor {
+		if w := accepted.weigh(d.Coding); w.named && w.rank >= floor {
 			best, floor = d, w.rank+1
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,6 +81,53 @@ func TestNegotiate(t *testing.T) {
 				t.Errorf("Accept-Encoding %q with %v: got %q, want %q", tt.lines, tt.available, got, tt.want)
 			}
 		})
+	}
+}
+
+// Every coding brisk sends is read in the one pass over the header; one
+// that is not (a coding added later) is still weighed by name, so that a
+// client that refused it by name is never sent it through "*".
+func TestAcceptanceCoversWhatBriskSends(t *testing.T) {
+	codings, err := compress.NewCodings("br,zstd,gzip", compress.Fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, err := compress.NewStreamCodings("br,zstd,gzip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"identity", compress.DeltaBrotli, compress.DeltaZstd}
+	for _, c := range codings {
+		names = append(names, c.Name)
+	}
+	for _, c := range streams {
+		names = append(names, c.Name)
+	}
+	for _, name := range names {
+		if !slices.Contains(sendable[:], name) {
+			t.Errorf("%s is not in sendable: each negotiation reads the header again for it", name)
+		}
+	}
+
+	identity := compress.InMemory("", make([]byte, 1000))
+	other := []compress.Representation{compress.InMemory("x-other", make([]byte, 10))}
+	for header, want := range map[string]string{
+		"x-other;q=0, *":               "",
+		"*, X-OTHER;q=0":               "",
+		"*":                            "x-other",
+		"X-Other":                      "x-other",
+		"*;q=0, x-other;q=0.5":         "x-other",
+		"br, gzip":                     "",
+		"x-other;q=0, identity;q=0, *": refused,
+	} {
+		rep, ok := negotiate([]string{header}, &identity, other)
+		got := refused
+		if ok {
+			got = rep.Coding
+		}
+		if got != want {
+			t.Errorf("%q: got %q, want %q", header, got, want)
+		}
 	}
 }
 
