@@ -25,7 +25,7 @@ type connTracker struct {
 // atomic: the hook runs for every request.
 type connState struct {
 	state atomic.Int32 // http.ConnState
-	since atomic.Int64 // unix nanoseconds of the last change
+	since atomic.Int64 // unix nanoseconds: when it was new; over HTTP/2, of the last change
 	// http2 marks a connection handed to the HTTP/2 server, whose hook
 	// reports it idle once it has read the client's preface (idled), and
 	// active whenever a stream is open (streamed, once one was);
@@ -59,7 +59,12 @@ func (t *connTracker) track(c net.Conn, state http.ConnState) {
 	if v, ok := t.conns.Load(c); ok {
 		cs := v.(*connState)
 		cs.state.Store(int32(state))
-		cs.since.Store(time.Now().UnixNano())
+		// Only the age of a new connection and the quiet of an HTTP/2 one
+		// are ever read (awaitingFirstRequest, closeIdle): the clock is
+		// not read twice for every HTTP/1.1 request.
+		if state == http.StateNew || cs.http2.Load() {
+			cs.since.Store(time.Now().UnixNano())
+		}
 		if cs.http2.Load() {
 			switch state {
 			case http.StateIdle:

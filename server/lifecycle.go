@@ -18,7 +18,8 @@ const HealthPath = "/healthz"
 const DefaultShutdownTimeout = 5 * time.Second
 
 // activity counts requests in flight and remembers when the last one
-// started or ended, without locks on the request path.
+// ended, without locks on the request path. While one is in flight the
+// server is not idle, so when requests start need not be known.
 type activity struct {
 	inflight atomic.Int64
 	last     atomic.Int64 // unix nanoseconds
@@ -31,7 +32,6 @@ func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
 // keeps the server up.
 func (a *activity) begin() (done func()) {
 	a.inflight.Add(1)
-	a.touch()
 	return a.end
 }
 
