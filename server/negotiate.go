@@ -107,12 +107,29 @@ func merge(seen bool, old, rank int) int {
 }
 
 // sameCoding compares coding tokens case-insensitively; "x-gzip" is an
-// alias of "gzip" (RFC 9110 §8.4.1.3).
+// alias of "gzip" (RFC 9110 §8.4.1.3). Tokens are ASCII (§5.6.2), so
+// their case is ASCII's: "zſtd" (a long s) names no coding.
 func sameCoding(token, coding string) bool {
-	if strings.EqualFold(token, coding) {
-		return true
+	return equalFoldASCII(token, coding) || coding == "gzip" && equalFoldASCII(token, "x-gzip")
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return coding == "gzip" && strings.EqualFold(token, "x-gzip")
+	for i := range len(a) {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 // parseQ finds the q parameter in ";"-separated params and returns its rank.

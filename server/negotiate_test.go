@@ -57,6 +57,8 @@ func TestNegotiate(t *testing.T) {
 		{"§12.5.3 no variants yet: identity", []string{"br, gzip"}, nil, ""},
 		{"§8.4.1.3 x-gzip is gzip", []string{"x-gzip"}, all, "gzip"},
 		{"§8.4.1 tokens are case-insensitive", []string{"BR;Q=1"}, all, "br"},
+		{"§8.4.1 the alias too", []string{"X-Gzip"}, all, "gzip"},
+		{"§5.6.2 tokens are ASCII: a long s is no s", []string{"zſtd"}, []string{"zstd"}, ""},
 		{"§12.4.2 equal q spelled differently", []string{"gzip;q=0.5, zstd;q=0.500"}, all, "zstd"},
 		{"§12.4.2 q above 1 is invalid: refused", []string{"br;q=1.5"}, all, ""},
 		{"§12.4.2 q not a number: refused", []string{"br;q=abc, gzip;q=0.1"}, all, "gzip"},
