@@ -62,10 +62,11 @@ func (t *connTracker) track(c net.Conn, state http.ConnState) {
 		// Only the age of a new connection and the quiet of an HTTP/2 one
 		// are ever read (awaitingFirstRequest, closeIdle): the clock is
 		// not read twice for every HTTP/1.1 request.
-		if state == http.StateNew || cs.http2.Load() {
+		h2 := cs.http2.Load()
+		if state == http.StateNew || h2 {
 			cs.since.Store(time.Now().UnixNano())
 		}
-		if cs.http2.Load() {
+		if h2 {
 			switch state {
 			case http.StateIdle:
 				cs.idled.Store(true)

@@ -89,9 +89,7 @@ func (f *fieldScan) feed(p []byte) (ambiguous bool) {
 			i++
 			continue
 		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
+		c = lowerASCII(c)
 		for k, name := range fieldNames {
 			bit := uint8(1) << k
 			switch {

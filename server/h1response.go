@@ -15,7 +15,8 @@ import (
 // differences: a body of declared length leaves with its head in one
 // writev, once the handler returns if it is short (see holding); a body of
 // undeclared length is held and sent with its length, never chunked, since
-// the loop answers no streams; header keys are not sorted. It is reused for every request of its connection.
+// the loop answers no streams; header keys are not sorted. It is reused
+// for every request of its connection.
 type h1Response struct {
 	conn     *h1Conn
 	header   http.Header

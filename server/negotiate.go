@@ -113,6 +113,7 @@ func sameCoding(token, coding string) bool {
 	return equalFoldASCII(token, coding) || coding == "gzip" && equalFoldASCII(token, "x-gzip")
 }
 
+// equalFoldASCII compares a and b ignoring the case of ASCII letters only.
 func equalFoldASCII(a, b string) bool {
 	if len(a) != len(b) {
 		return false
@@ -125,6 +126,7 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
+// lowerASCII lowers an ASCII letter and leaves every other byte as it is.
 func lowerASCII(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
 		return c + ('a' - 'A')
